@@ -1,0 +1,97 @@
+package spec
+
+import (
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Batch is a decoded /v1/batch (or /v1/import, /b) body, before its
+// messages are normalized.
+type Batch struct {
+	// Messages alias the body.
+	Messages [][]byte
+	Defaults Defaults
+	WriteKey string
+}
+
+// DecodeBatch splits a batch body into its messages and the batch-level
+// fields. It fails on malformed JSON, on a body that is not a batch, and on
+// more than maxMessages messages; the messages themselves are checked by
+// Normalize.
+func (n *Normalizer) DecodeBatch(body []byte, maxMessages int) (*Batch, error) {
+	top, err := n.object(body, nil)
+	if err != nil {
+		jerr := jsonError("", err)
+		if jerr.Code == CodeInvalidType {
+			jerr.Message = "body must be a JSON object with a batch array"
+		}
+		return nil, jerr
+	}
+	b := &Batch{}
+	var batch jsontext.Value
+	for _, m := range top {
+		switch m.name {
+		case "batch":
+			batch = m.value
+		case "context":
+			if b.Defaults.context, err = n.defaultObject("context", m.value); err != nil {
+				return nil, err
+			}
+			b.Defaults.hasContext = b.Defaults.context != nil
+		case "integrations":
+			if b.Defaults.integrations, err = n.defaultObject("integrations", m.value); err != nil {
+				return nil, err
+			}
+			b.Defaults.hasInteg = b.Defaults.integrations != nil
+		case "sentAt":
+			if _, _, err := timeField("sentAt", m.value); err != nil {
+				return nil, err
+			}
+			b.Defaults.sentAt = m.value
+		case "writeKey":
+			if err := stringField(&b.WriteKey, "writeKey", m.value); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if batch == nil {
+		return nil, errorf(CodeMissingField, "batch", "is required: an array of messages")
+	}
+	if batch.Kind() != '[' {
+		return nil, errorf(CodeInvalidType, "batch", "must be an array, got %s", kindName(batch.Kind()))
+	}
+	n.rd.Reset(batch)
+	n.dec.Reset(&n.rd)
+	if _, err := n.dec.ReadToken(); err != nil {
+		return nil, jsonError("batch", err)
+	}
+	for n.dec.PeekKind() != ']' {
+		v, err := n.dec.ReadValue()
+		if err != nil {
+			return nil, jsonError("batch", err)
+		}
+		if len(b.Messages) == maxMessages {
+			return nil, errorf(CodeTooManyMessages, "batch", "has more than %d messages", maxMessages)
+		}
+		end := int(n.dec.InputOffset())
+		b.Messages = append(b.Messages, batch[end-len(v):end])
+	}
+	return b, nil
+}
+
+// defaultObject parses a batch-level object; null counts as absent.
+func (n *Normalizer) defaultObject(name string, v jsontext.Value) ([]member, error) {
+	switch v.Kind() {
+	case 'n':
+		return nil, nil
+	case '{':
+		ms, err := n.object(v, nil)
+		if err != nil {
+			return nil, jsonError(name, err)
+		}
+		if ms == nil {
+			ms = []member{}
+		}
+		return ms, nil
+	}
+	return nil, errorf(CodeInvalidType, name, "must be an object, got %s", kindName(v.Kind()))
+}

@@ -1,0 +1,510 @@
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// MaxIDBytes bounds userId, anonymousId, groupId, previousId and messageId:
+// they become index keys, and nothing real is longer.
+const MaxIDBytes = 1024
+
+// member is one name/value pair of a JSON object; value aliases the input.
+type member struct {
+	name  string
+	value jsontext.Value
+}
+
+// Defaults are the batch-level fields merged into every message of a batch;
+// a field of the message wins over the batch's.
+type Defaults struct {
+	context      []member
+	integrations []member
+	hasContext   bool
+	hasInteg     bool
+	sentAt       jsontext.Value
+}
+
+// Normalizer decodes and normalizes calls. It reuses its decoder, so a
+// Normalizer serves one goroutine at a time.
+type Normalizer struct {
+	// NewID generates a messageId for calls that have none.
+	NewID func() string
+
+	rd  bytes.Reader
+	dec *jsontext.Decoder
+}
+
+// NewNormalizer returns a Normalizer that generates message ids with newID.
+func NewNormalizer(newID func() string) *Normalizer {
+	n := &Normalizer{NewID: newID}
+	n.dec = jsontext.NewDecoder(&n.rd)
+	return n
+}
+
+// object splits a JSON object into its members. The values alias raw.
+// Duplicate names and invalid UTF-8 are errors, as is anything after the
+// object.
+func (n *Normalizer) object(raw []byte, dst []member) ([]member, error) {
+	n.rd.Reset(raw)
+	n.dec.Reset(&n.rd)
+	tok, err := n.dec.ReadToken()
+	if err != nil {
+		return nil, err
+	}
+	if tok.Kind() != '{' {
+		return nil, errNotObject
+	}
+	for n.dec.PeekKind() != '}' {
+		tok, err := n.dec.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		name := tok.String()
+		v, err := n.dec.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		end := int(n.dec.InputOffset())
+		dst = append(dst, member{name: name, value: jsontext.Value(raw[end-len(v) : end])})
+	}
+	if _, err := n.dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	if _, err := n.dec.ReadToken(); err != io.EOF {
+		if err == nil {
+			err = errors.New("unexpected data after the top-level value")
+		}
+		return nil, err
+	}
+	return dst, nil
+}
+
+var errNotObject = errors.New("not a JSON object")
+
+// jsonError turns a decoding error into an invalid_json Error that says where.
+func jsonError(field string, err error) *Error {
+	if errors.Is(err, errNotObject) {
+		if field == "" {
+			return errorf(CodeInvalidType, "", "message must be a JSON object")
+		}
+		return errorf(CodeInvalidType, field, "must be a JSON object")
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errorf(CodeInvalidJSON, field, "malformed JSON: unexpected end of input")
+	}
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "jsontext: ")
+	return errorf(CodeInvalidJSON, field, "malformed JSON: %s", msg)
+}
+
+// fields are the members of a call that normalization reads or rewrites.
+type fields struct {
+	typ, messageID, userID, anonymousID, groupID, previousID, event jsontext.Value
+	traits, properties, context, integrations                       jsontext.Value
+	timestamp, originalTimestamp, sentAt, writeKey                  jsontext.Value
+}
+
+func (f *fields) set(m member) {
+	switch m.name {
+	case "type":
+		f.typ = m.value
+	case "messageId":
+		f.messageID = m.value
+	case "userId":
+		f.userID = m.value
+	case "anonymousId":
+		f.anonymousID = m.value
+	case "groupId":
+		f.groupID = m.value
+	case "previousId":
+		f.previousID = m.value
+	case "event":
+		f.event = m.value
+	case "traits":
+		f.traits = m.value
+	case "properties":
+		f.properties = m.value
+	case "context":
+		f.context = m.value
+	case "integrations":
+		f.integrations = m.value
+	case "timestamp":
+		f.timestamp = m.value
+	case "originalTimestamp":
+		f.originalTimestamp = m.value
+	case "sentAt":
+		f.sentAt = m.value
+	case "writeKey":
+		f.writeKey = m.value
+	}
+}
+
+// Normalize decodes, validates and normalizes one call. pathType is the call
+// type given by the route ("" for batch messages, which carry their own);
+// d holds the batch-level defaults (nil for a single call).
+//
+// On a validation error Normalize still returns the Message with whatever it
+// could read (type, messageId, writeKey) so that the caller can quarantine
+// it under its source.
+func (n *Normalizer) Normalize(raw []byte, pathType string, d *Defaults, receivedAt time.Time) (*Message, error) {
+	msg := &Message{ReceivedAt: Millis(receivedAt)}
+	members, err := n.object(raw, nil)
+	if err != nil {
+		return msg, jsonError("", err)
+	}
+	var f fields
+	for _, m := range members {
+		f.set(m)
+	}
+	if d == nil {
+		d = &Defaults{}
+	}
+	if f.writeKey != nil && f.writeKey.Kind() == '"' {
+		msg.WriteKey, _ = unquote(f.writeKey)
+	}
+
+	// Type and messageId first: they identify the message even when the
+	// rest is invalid.
+	msg.Type = pathType
+	if msg.Type == "" {
+		if err := stringField(&msg.Type, "type", f.typ); err != nil {
+			return msg, err
+		}
+		if msg.Type == "" {
+			return msg, errorf(CodeMissingField, "type", "is required in a batch message (one of identify, track, page, screen, group, alias)")
+		}
+		if !validType(msg.Type) {
+			return msg, errorf(CodeInvalidValue, "type", "%q is not a call type (one of identify, track, page, screen, group, alias)", msg.Type)
+		}
+	}
+	if err := idField(&msg.MessageID, "messageId", f.messageID); err != nil {
+		return msg, err
+	}
+	if msg.MessageID == "" {
+		msg.MessageID = n.NewID()
+	}
+	for _, id := range []struct {
+		dst   *string
+		name  string
+		value jsontext.Value
+	}{
+		{&msg.UserID, "userId", f.userID},
+		{&msg.AnonymousID, "anonymousId", f.anonymousID},
+		{&msg.GroupID, "groupId", f.groupID},
+		{&msg.PreviousID, "previousId", f.previousID},
+	} {
+		if err := idField(id.dst, id.name, id.value); err != nil {
+			return msg, err
+		}
+	}
+	for _, obj := range []struct {
+		name  string
+		value jsontext.Value
+	}{{"traits", f.traits}, {"properties", f.properties}, {"context", f.context}, {"integrations", f.integrations}} {
+		if k := obj.value.Kind(); obj.value != nil && k != '{' && k != 'n' {
+			return msg, errorf(CodeInvalidType, obj.name, "must be an object, got %s", kindName(k))
+		}
+	}
+	if err := validate(msg, &f); err != nil {
+		return msg, err
+	}
+
+	// Times: the client's timestamp is corrected for its clock skew, which
+	// is what sentAt measures.
+	clientTS := f.timestamp
+	if clientTS == nil || clientTS.Kind() == 'n' {
+		clientTS = f.originalTimestamp
+	}
+	sentAt := f.sentAt
+	if sentAt == nil || sentAt.Kind() == 'n' {
+		sentAt = d.sentAt
+	}
+	orig, hasOrig, err := timeField("timestamp", clientTS)
+	if err != nil {
+		return msg, err
+	}
+	sent, hasSent, err := timeField("sentAt", sentAt)
+	if err != nil {
+		return msg, err
+	}
+	switch {
+	case hasOrig && hasSent:
+		msg.Timestamp = Millis(msg.ReceivedAt.Add(-sent.Sub(orig)))
+	case hasOrig:
+		msg.Timestamp = Millis(orig)
+	default:
+		msg.Timestamp = msg.ReceivedAt
+	}
+
+	if (msg.Type == Group || msg.Type == Identify) && f.traits.Kind() == '{' {
+		traits, err := n.object(f.traits, nil)
+		if err != nil {
+			return msg, jsonError("traits", err)
+		}
+		msg.Warnings = traitWarnings(traits, nil)
+	}
+
+	out, err := n.encode(msg, members, d, &f, clientTS, sentAt, len(raw))
+	if err != nil {
+		return msg, err
+	}
+	msg.JSON = out
+	return msg, nil
+}
+
+// validate applies the per-type required fields.
+func validate(msg *Message, f *fields) error {
+	if msg.UserID == "" && msg.AnonymousID == "" {
+		return errorf(CodeMissingField, "userId", "userId or anonymousId is required")
+	}
+	switch msg.Type {
+	case Group:
+		if msg.GroupID == "" {
+			return errorf(CodeMissingField, "groupId", "is required for group calls")
+		}
+	case Alias:
+		if msg.UserID == "" {
+			return errorf(CodeMissingField, "userId", "is required for alias calls")
+		}
+		if msg.PreviousID == "" {
+			return errorf(CodeMissingField, "previousId", "is required for alias calls")
+		}
+	case Track:
+		if err := stringField(&msg.Event, "event", f.event); err != nil {
+			return err
+		}
+		if msg.Event == "" {
+			return errorf(CodeMissingField, "event", "is required for track calls")
+		}
+	}
+	return nil
+}
+
+// encode writes the normalized message: type and messageId first, then the
+// client's members in their order (ids as strings, context and integrations
+// merged with the batch's), then the times.
+func (n *Normalizer) encode(msg *Message, members []member, d *Defaults, f *fields, clientTS, sentAt jsontext.Value, size int) ([]byte, error) {
+	out := make([]byte, 0, size+192)
+	out = append(out, `{"type":`...)
+	out, _ = jsontext.AppendQuote(out, msg.Type)
+	out = append(out, `,"messageId":`...)
+	out, _ = jsontext.AppendQuote(out, msg.MessageID)
+	for _, m := range members {
+		var v jsontext.Value
+		switch m.name {
+		case "type", "messageId", "writeKey", "timestamp", "originalTimestamp", "sentAt", "receivedAt":
+			continue
+		case "userId":
+			v = idValue(m.value, msg.UserID)
+		case "anonymousId":
+			v = idValue(m.value, msg.AnonymousID)
+		case "groupId":
+			v = idValue(m.value, msg.GroupID)
+		case "previousId":
+			v = idValue(m.value, msg.PreviousID)
+		case "context":
+			merged, err := n.merge(m.value, d.context, d.hasContext)
+			if err != nil {
+				return nil, jsonError("context", err)
+			}
+			v = merged
+		case "integrations":
+			merged, err := n.merge(m.value, d.integrations, d.hasInteg)
+			if err != nil {
+				return nil, jsonError("integrations", err)
+			}
+			v = merged
+		default:
+			v = m.value
+		}
+		out = appendMember(out, m.name, v)
+	}
+	if f.context == nil && d.hasContext {
+		out = appendObject(append(out, `,"context":`...), d.context)
+	}
+	if f.integrations == nil && d.hasInteg {
+		out = appendObject(append(out, `,"integrations":`...), d.integrations)
+	}
+	if clientTS != nil && clientTS.Kind() != 'n' {
+		out = appendMember(out, "originalTimestamp", clientTS)
+	}
+	if sentAt != nil && sentAt.Kind() != 'n' {
+		out = appendMember(out, "sentAt", sentAt)
+	}
+	out = append(out, `,"timestamp":"`...)
+	out = msg.Timestamp.AppendFormat(out, TimeLayout)
+	out = append(out, `","receivedAt":"`...)
+	out = msg.ReceivedAt.AppendFormat(out, TimeLayout)
+	out = append(out, `"}`...)
+	return out, nil
+}
+
+// merge returns the message's object with the batch's members added where
+// the message has none of that name.
+func (n *Normalizer) merge(v jsontext.Value, batch []member, has bool) (jsontext.Value, error) {
+	if !has {
+		return v, nil
+	}
+	if v.Kind() == 'n' {
+		return appendObject(nil, batch), nil
+	}
+	own, err := n.object(v, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]member, 0, len(own)+len(batch))
+	out = append(out, own...)
+	for _, b := range batch {
+		found := false
+		for _, o := range own {
+			if o.name == b.name {
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, b)
+		}
+	}
+	return appendObject(nil, out), nil
+}
+
+func appendMember(out []byte, name string, v jsontext.Value) []byte {
+	out = append(out, ',')
+	out, _ = jsontext.AppendQuote(out, name)
+	out = append(out, ':')
+	return append(out, v...)
+}
+
+func appendObject(out []byte, members []member) []byte {
+	out = append(out, '{')
+	for i, m := range members {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out, _ = jsontext.AppendQuote(out, m.name)
+		out = append(out, ':')
+		out = append(out, m.value...)
+	}
+	return append(out, '}')
+}
+
+// idValue writes an id as a JSON string; a numeric id becomes its decimal
+// string. Anything else (null, "") is kept as sent.
+func idValue(v jsontext.Value, s string) jsontext.Value {
+	if v.Kind() != '0' {
+		return v
+	}
+	q, _ := jsontext.AppendQuote(nil, s)
+	return q
+}
+
+func unquote(v jsontext.Value) (string, error) {
+	if len(v) >= 2 && bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1]), nil
+	}
+	b, err := jsontext.AppendUnquote(nil, v)
+	return string(b), err
+}
+
+// stringField reads an optional string field; null or absent leaves dst empty.
+func stringField(dst *string, name string, v jsontext.Value) error {
+	switch v.Kind() {
+	case 0, 'n':
+		return nil
+	case '"':
+		s, err := unquote(v)
+		if err != nil {
+			return errorf(CodeInvalidJSON, name, "malformed string")
+		}
+		*dst = s
+		return nil
+	}
+	return errorf(CodeInvalidType, name, "must be a string, got %s", kindName(v.Kind()))
+}
+
+// idField reads an identifier, which may be sent as a string or a number.
+func idField(dst *string, name string, v jsontext.Value) error {
+	switch v.Kind() {
+	case 0, 'n':
+		return nil
+	case '"':
+		if err := stringField(dst, name, v); err != nil {
+			return err
+		}
+	case '0':
+		s, err := numberString(v)
+		if err != nil {
+			return errorf(CodeInvalidValue, name, "%v", err)
+		}
+		*dst = s
+	default:
+		return errorf(CodeInvalidType, name, "must be a string or a number, got %s", kindName(v.Kind()))
+	}
+	if len(*dst) > MaxIDBytes {
+		return errorf(CodeInvalidValue, name, "is longer than %d bytes", MaxIDBytes)
+	}
+	return nil
+}
+
+// numberString renders a JSON number as a decimal string without exponent:
+// 42 → "42", 1e3 → "1000", 1.5 → "1.5".
+func numberString(v jsontext.Value) (string, error) {
+	lit := string(v)
+	integer := true
+	for i := 0; i < len(lit); i++ {
+		if c := lit[i]; (c < '0' || c > '9') && !(i == 0 && c == '-') {
+			integer = false
+			break
+		}
+	}
+	if integer {
+		return lit, nil
+	}
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil {
+		return "", errors.New("number out of range")
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64), nil
+}
+
+// timeField parses an optional ISO-8601 time.
+func timeField(name string, v jsontext.Value) (time.Time, bool, error) {
+	var s string
+	if err := stringField(&s, name, v); err != nil {
+		return time.Time{}, false, err
+	}
+	if s == "" {
+		return time.Time{}, false, nil
+	}
+	t, err := parseTime(s)
+	if err != nil {
+		return time.Time{}, false, errorf(CodeInvalidValue, name, "%q is not an ISO-8601 date", s)
+	}
+	return t, true, nil
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 'n':
+		return "null"
+	}
+	return "nothing"
+}
