@@ -1,0 +1,387 @@
+// Package sqlite is the embedded backend: one SQLite database in WAL mode
+// with synchronous=FULL, written by a single group-committing writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"roster/internal/store"
+	"roster/internal/store/groupcommit"
+)
+
+// maxTxEvents bounds one group commit.
+const maxTxEvents = 20000
+
+// Store is the SQLite backend.
+type Store struct {
+	w      *sql.DB // one connection: SQLite has one writer
+	r      *sql.DB
+	opts   store.Options
+	commit *groupcommit.Committer
+	log    *slog.Logger
+	stop   chan struct{}
+	pruned chan struct{}
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database in dir and applies
+// migrations.
+func Open(ctx context.Context, dir string, opts store.Options, log *slog.Logger) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create data dir: %w", err)
+	}
+	path := filepath.Join(dir, "roster.db")
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	r.SetMaxOpenConns(8)
+	s := &Store{
+		w:      w,
+		r:      r,
+		opts:   opts.WithDefaults(),
+		log:    log,
+		stop:   make(chan struct{}),
+		pruned: make(chan struct{}),
+	}
+	s.commit = groupcommit.New(s.write, maxTxEvents)
+	go s.pruneLoop()
+	return s, nil
+}
+
+// Close flushes pending appends and closes the database.
+func (s *Store) Close() error {
+	s.commit.Close()
+	close(s.stop)
+	<-s.pruned
+	return errors.Join(s.w.Close(), s.r.Close())
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Append implements store.Log through the group committer.
+func (s *Store) Append(ctx context.Context, events []store.Event, quarantined []store.Quarantined) error {
+	return s.commit.Append(ctx, events, quarantined)
+}
+
+// rowsPerInsert bounds a multi-row INSERT; statements for 1..rowsPerInsert
+// rows are prepared once per transaction shape.
+const rowsPerInsert = 64
+
+// write commits one group: dedup claims first, then the events that won
+// their claim, then the quarantine.
+func (s *Store) write(ctx context.Context, events []store.Event, quarantined []store.Quarantined) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	now := s.opts.Now()
+	fresh, err := claim(ctx, tx, events, now.UnixMilli(), now.Add(-s.opts.DedupWindow).UnixMilli())
+	if err != nil {
+		return err
+	}
+	if err := insertEvents(ctx, tx, fresh); err != nil {
+		return err
+	}
+	if err := insertQuarantined(ctx, tx, quarantined); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+type dedupKey struct{ workspace, source, messageID string }
+
+// claim records each event's dedup key and returns the events seen for the
+// first time within the window, in order. A key older than the window is
+// claimed anew.
+func claim(ctx context.Context, tx *sql.Tx, events []store.Event, now, cutoff int64) ([]store.Event, error) {
+	won := make(map[dedupKey]bool, len(events))
+	args := make([]any, 0, rowsPerInsert*4+1)
+	for start := 0; start < len(events); start += rowsPerInsert {
+		chunk := events[start:min(start+rowsPerInsert, len(events))]
+		args = args[:0]
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO dedup(workspace, source, message_id, seen_at) VALUES ")
+		for i, e := range chunk {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString("(?,?,?,?)")
+			args = append(args, e.Workspace, e.Source, e.MessageID, now)
+		}
+		sb.WriteString(" ON CONFLICT(workspace, source, message_id) DO UPDATE SET seen_at = excluded.seen_at WHERE dedup.seen_at < ? RETURNING workspace, source, message_id")
+		args = append(args, cutoff)
+		rows, err := tx.QueryContext(ctx, sb.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: claim message ids: %w", err)
+		}
+		for rows.Next() {
+			var k dedupKey
+			if err := rows.Scan(&k.workspace, &k.source, &k.messageID); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlite: claim message ids: %w", err)
+			}
+			won[k] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("sqlite: claim message ids: %w", err)
+		}
+	}
+	fresh := events[:0:0]
+	for _, e := range events {
+		k := dedupKey{e.Workspace, e.Source, e.MessageID}
+		if won[k] {
+			fresh = append(fresh, e)
+			delete(won, k) // a second copy in the same group is a duplicate
+		}
+	}
+	return fresh, nil
+}
+
+func insertEvents(ctx context.Context, tx *sql.Tx, events []store.Event) error {
+	args := make([]any, 0, rowsPerInsert*8)
+	for start := 0; start < len(events); start += rowsPerInsert {
+		chunk := events[start:min(start+rowsPerInsert, len(events))]
+		args = args[:0]
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO events(workspace, source, message_id, type, received_at, timestamp, warnings, body) VALUES ")
+		for i, e := range chunk {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString("(?,?,?,?,?,?,?,?)")
+			var warnings any
+			if len(e.Warnings) > 0 {
+				b, err := json.Marshal(e.Warnings)
+				if err != nil {
+					return fmt.Errorf("sqlite: encode warnings: %w", err)
+				}
+				warnings = string(b)
+			}
+			args = append(args, e.Workspace, e.Source, e.MessageID, e.Type,
+				e.ReceivedAt.UnixMilli(), e.Timestamp.UnixMilli(), warnings, e.Body)
+		}
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("sqlite: insert events: %w", err)
+		}
+	}
+	return nil
+}
+
+func insertQuarantined(ctx context.Context, tx *sql.Tx, qs []store.Quarantined) error {
+	for _, q := range qs {
+		if _, err := tx.ExecContext(ctx,
+			"INSERT INTO quarantine(workspace, source, received_at, message_id, code, reason, raw) VALUES (?,?,?,?,?,?,?)",
+			q.Workspace, q.Source, q.ReceivedAt.UnixMilli(), q.MessageID, q.Code, q.Reason, q.Raw); err != nil {
+			return fmt.Errorf("sqlite: insert quarantined: %w", err)
+		}
+	}
+	return nil
+}
+
+const eventColumns = "seq, workspace, source, message_id, type, received_at, timestamp, warnings, body"
+
+// Read implements store.Log.
+func (s *Store) Read(ctx context.Context, after int64, limit int) ([]store.Event, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT "+eventColumns+" FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read log: %w", err)
+	}
+	return scanEvents(rows)
+}
+
+// RecentEvents implements store.Log.
+func (s *Store) RecentEvents(ctx context.Context, workspace string, before int64, limit int) ([]store.Event, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := s.r.QueryContext(ctx, "SELECT "+eventColumns+" FROM events WHERE workspace = ? AND seq < ? ORDER BY seq DESC LIMIT ?", workspace, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: recent events: %w", err)
+	}
+	return scanEvents(rows)
+}
+
+func scanEvents(rows *sql.Rows) ([]store.Event, error) {
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		var (
+			e            store.Event
+			received, ts int64
+			warnings     sql.NullString
+		)
+		if err := rows.Scan(&e.Seq, &e.Workspace, &e.Source, &e.MessageID, &e.Type, &received, &ts, &warnings, &e.Body); err != nil {
+			return nil, fmt.Errorf("sqlite: scan event: %w", err)
+		}
+		e.ReceivedAt = time.UnixMilli(received).UTC()
+		e.Timestamp = time.UnixMilli(ts).UTC()
+		if warnings.Valid {
+			if err := json.Unmarshal([]byte(warnings.String), &e.Warnings); err != nil {
+				return nil, fmt.Errorf("sqlite: decode warnings of event %d: %w", e.Seq, err)
+			}
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: scan events: %w", err)
+	}
+	return out, nil
+}
+
+// RecentQuarantined implements store.Log.
+func (s *Store) RecentQuarantined(ctx context.Context, workspace string, before int64, limit int) ([]store.Quarantined, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := s.r.QueryContext(ctx,
+		"SELECT id, workspace, source, received_at, message_id, code, reason, raw FROM quarantine WHERE workspace = ? AND id < ? ORDER BY id DESC LIMIT ?",
+		workspace, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: recent quarantined: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Quarantined
+	for rows.Next() {
+		var (
+			q        store.Quarantined
+			received int64
+		)
+		if err := rows.Scan(&q.ID, &q.Workspace, &q.Source, &received, &q.MessageID, &q.Code, &q.Reason, &q.Raw); err != nil {
+			return nil, fmt.Errorf("sqlite: scan quarantined: %w", err)
+		}
+		q.ReceivedAt = time.UnixMilli(received).UTC()
+		out = append(out, q)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: scan quarantined: %w", err)
+	}
+	return out, nil
+}
+
+// Sources implements store.Credentials.
+func (s *Store) Sources(ctx context.Context) ([]store.Source, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT workspace, name, write_key FROM sources ORDER BY created_at")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: sources: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Source
+	for rows.Next() {
+		var src store.Source
+		if err := rows.Scan(&src.Workspace, &src.Name, &src.WriteKey); err != nil {
+			return nil, fmt.Errorf("sqlite: sources: %w", err)
+		}
+		out = append(out, src)
+	}
+	return out, rows.Err()
+}
+
+// PutSource implements store.Credentials.
+func (s *Store) PutSource(ctx context.Context, src store.Source) error {
+	_, err := s.w.ExecContext(ctx,
+		"INSERT INTO sources(write_key, workspace, name, created_at) VALUES (?,?,?,?) ON CONFLICT(write_key) DO UPDATE SET workspace = excluded.workspace, name = excluded.name",
+		src.WriteKey, src.Workspace, src.Name, s.opts.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("sqlite: put source: %w", err)
+	}
+	return nil
+}
+
+// AccessTokens implements store.Credentials.
+func (s *Store) AccessTokens(ctx context.Context) ([]store.AccessToken, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT workspace, name, hash FROM access_tokens ORDER BY created_at")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: access tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AccessToken
+	for rows.Next() {
+		var t store.AccessToken
+		if err := rows.Scan(&t.Workspace, &t.Name, &t.Hash); err != nil {
+			return nil, fmt.Errorf("sqlite: access tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// PutAccessToken implements store.Credentials.
+func (s *Store) PutAccessToken(ctx context.Context, t store.AccessToken) error {
+	_, err := s.w.ExecContext(ctx,
+		"INSERT INTO access_tokens(hash, workspace, name, created_at) VALUES (?,?,?,?) ON CONFLICT(hash) DO UPDATE SET workspace = excluded.workspace, name = excluded.name",
+		t.Hash, t.Workspace, t.Name, s.opts.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("sqlite: put access token: %w", err)
+	}
+	return nil
+}
+
+// pruneLoop forgets dedup keys older than the window, a slice at a time so
+// that ingestion never waits long for the write lock. Correctness does not
+// depend on it: claim treats an expired key as new.
+func (s *Store) pruneLoop() {
+	defer close(s.pruned)
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		cutoff := s.opts.Now().Add(-s.opts.DedupWindow).UnixMilli()
+		for {
+			res, err := s.w.Exec("DELETE FROM dedup WHERE id IN (SELECT id FROM dedup WHERE seen_at < ? ORDER BY id LIMIT 5000)", cutoff)
+			if err != nil {
+				s.log.Warn("pruning dedup keys", "err", err)
+				break
+			}
+			if n, _ := res.RowsAffected(); n < 5000 {
+				break
+			}
+		}
+	}
+}

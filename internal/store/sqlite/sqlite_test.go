@@ -1,0 +1,53 @@
+package sqlite
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"roster/internal/store"
+	"roster/internal/store/storetest"
+)
+
+func open(t *testing.T, opts store.Options) store.Store {
+	t.Helper()
+	s, err := Open(context.Background(), t.TempDir(), opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) { storetest.Run(t, open) }
+
+func TestReopenKeepsEvents(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := Open(context.Background(), dir, store.Options{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(context.Background(), []store.Event{storetest.Event("ws", "web", "m1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(context.Background(), dir, store.Options{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The dedup key survives the restart too.
+	if err := s.Append(context.Background(), []store.Event{storetest.Event("ws", "web", "m1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Read(context.Background(), 0, 10)
+	if err != nil || len(got) != 1 || got[0].MessageID != "m1" {
+		t.Fatalf("after reopen: %v, %v; want m1 once", got, err)
+	}
+}

@@ -1,0 +1,116 @@
+// Package store defines what Roster keeps and the interfaces every storage
+// backend implements. The conformance suite in storetest holds each backend
+// to the same behaviour.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Event is one accepted, normalized call in the log.
+type Event struct {
+	// Seq is the event's position in the log, assigned at commit; it only
+	// grows, so processors can keep a cursor.
+	Seq        int64
+	Workspace  string
+	Source     string
+	MessageID  string
+	Type       string
+	ReceivedAt time.Time
+	Timestamp  time.Time
+	Warnings   []string
+	// Body is the normalized message JSON.
+	Body []byte
+}
+
+// Quarantined is a message that was received but rejected, kept with the
+// reason so that it can be looked at and replayed.
+type Quarantined struct {
+	ID         int64
+	Workspace  string
+	Source     string
+	ReceivedAt time.Time
+	// MessageID is set when it could be read from the message.
+	MessageID string
+	Code      string
+	Reason    string
+	Raw       []byte
+}
+
+// Source is where events come from; its write key authenticates ingestion.
+type Source struct {
+	Workspace string
+	Name      string
+	WriteKey  string
+}
+
+// AccessToken authorizes reads in one workspace. Only a hash of the token
+// is kept.
+type AccessToken struct {
+	Workspace string
+	Name      string
+	Hash      []byte
+}
+
+// Log is the durable, deduplicated event log and its quarantine.
+type Log interface {
+	// Append stores events and quarantined messages durably: when it
+	// returns nil they survive a crash. An event whose (workspace, source,
+	// messageId) was appended within the dedup window is acknowledged but
+	// not stored again.
+	Append(ctx context.Context, events []Event, quarantined []Quarantined) error
+	// Read returns up to limit events with Seq > after, in log order.
+	Read(ctx context.Context, after int64, limit int) ([]Event, error)
+	// RecentEvents returns a workspace's events newest first, those with
+	// Seq < before (before <= 0 means from the newest).
+	RecentEvents(ctx context.Context, workspace string, before int64, limit int) ([]Event, error)
+	// RecentQuarantined does the same for the quarantine, by ID.
+	RecentQuarantined(ctx context.Context, workspace string, before int64, limit int) ([]Quarantined, error)
+}
+
+// Credentials keeps the sources and access tokens created at run time
+// (those in the config file live there).
+type Credentials interface {
+	Sources(ctx context.Context) ([]Source, error)
+	PutSource(ctx context.Context, s Source) error
+	AccessTokens(ctx context.Context) ([]AccessToken, error)
+	PutAccessToken(ctx context.Context, t AccessToken) error
+}
+
+// Store is a complete backend.
+type Store interface {
+	Log
+	Credentials
+	// Ping reports whether the store can serve reads and writes.
+	Ping(ctx context.Context) error
+	// Close flushes pending appends and releases the store.
+	Close() error
+}
+
+// Options tune a backend.
+type Options struct {
+	// DedupWindow is how long a (source, messageId) is remembered. It is at
+	// least 24 hours unless a test says otherwise.
+	DedupWindow time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultDedupWindow is the dedup window when none is configured.
+const DefaultDedupWindow = 7 * 24 * time.Hour
+
+// ErrClosed is returned by a store used after Close.
+var ErrClosed = errors.New("store: closed")
+
+// WithDefaults fills unset options.
+func (o Options) WithDefaults() Options {
+	if o.DedupWindow <= 0 {
+		o.DedupWindow = DefaultDedupWindow
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
