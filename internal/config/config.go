@@ -1,0 +1,173 @@
+// Package config reads Roster's YAML configuration and checks it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultWorkspace is the workspace that ROSTER_WRITE_KEY and
+// ROSTER_ACCESS_TOKEN, and generated credentials, belong to.
+const DefaultWorkspace = "default"
+
+// Config is the whole configuration file.
+type Config struct {
+	Workspaces []Workspace `yaml:"workspaces"`
+	Limits     Limits      `yaml:"limits"`
+	// DedupWindow is how long a messageId is remembered per source.
+	DedupWindow Duration `yaml:"dedupWindow"`
+	// PublicURL is the address browsers reach Roster at, used in the
+	// settings served to analytics.js; by default it is taken from the
+	// request.
+	PublicURL string `yaml:"publicURL"`
+}
+
+// Workspace groups sources, tokens and destinations; data never crosses
+// workspaces.
+type Workspace struct {
+	ID           string        `yaml:"id"`
+	Sources      []Source      `yaml:"sources"`
+	AccessTokens []AccessToken `yaml:"accessTokens"`
+	Destinations []Destination `yaml:"destinations"`
+}
+
+// Source is a sender of events, authenticated by its write key.
+type Source struct {
+	Name     string `yaml:"name"`
+	WriteKey string `yaml:"writeKey"`
+}
+
+// AccessToken authorizes reads of one workspace.
+type AccessToken struct {
+	Name  string `yaml:"name"`
+	Token string `yaml:"token"`
+}
+
+// Destination is a tool events are forwarded to.
+type Destination struct {
+	Name     string         `yaml:"name"`
+	Type     string         `yaml:"type"`
+	Enabled  *bool          `yaml:"enabled"`
+	Settings map[string]any `yaml:"settings"`
+}
+
+// Limits bound what one request may carry.
+type Limits struct {
+	MaxMessageBytes  int `yaml:"maxMessageBytes"`
+	MaxBatchBytes    int `yaml:"maxBatchBytes"`
+	MaxBatchMessages int `yaml:"maxBatchMessages"`
+}
+
+// DefaultLimits are Segment's published limits.
+var DefaultLimits = Limits{MaxMessageBytes: 32 << 10, MaxBatchBytes: 500 << 10, MaxBatchMessages: 2500}
+
+// Duration is a time.Duration written as "24h" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 24h: %w", n.Line, n.Value, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Load reads and checks a config file. An empty path gives the defaults.
+func Load(path string) (*Config, error) {
+	c := &Config{}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Limits.MaxMessageBytes <= 0 {
+		c.Limits.MaxMessageBytes = DefaultLimits.MaxMessageBytes
+	}
+	if c.Limits.MaxBatchBytes <= 0 {
+		c.Limits.MaxBatchBytes = DefaultLimits.MaxBatchBytes
+	}
+	if c.Limits.MaxBatchMessages <= 0 {
+		c.Limits.MaxBatchMessages = DefaultLimits.MaxBatchMessages
+	}
+	if c.Workspace(DefaultWorkspace) == nil {
+		c.Workspaces = append(c.Workspaces, Workspace{ID: DefaultWorkspace})
+	}
+}
+
+// Workspace returns the workspace with that id, or nil.
+func (c *Config) Workspace(id string) *Workspace {
+	for i := range c.Workspaces {
+		if c.Workspaces[i].ID == id {
+			return &c.Workspaces[i]
+		}
+	}
+	return nil
+}
+
+// Validate reports the first field that is wrong, by its path.
+func (c *Config) Validate() error {
+	if time.Duration(c.DedupWindow) < 0 {
+		return errors.New("dedupWindow: must not be negative")
+	}
+	if c.Limits.MaxMessageBytes > c.Limits.MaxBatchBytes {
+		return errors.New("limits.maxMessageBytes: must not exceed limits.maxBatchBytes")
+	}
+	workspaces := map[string]bool{}
+	keys := map[string]string{}
+	for i, w := range c.Workspaces {
+		at := fmt.Sprintf("workspaces[%d]", i)
+		if w.ID == "" {
+			return fmt.Errorf("%s.id: is required", at)
+		}
+		if workspaces[w.ID] {
+			return fmt.Errorf("%s.id: workspace %q is defined twice", at, w.ID)
+		}
+		workspaces[w.ID] = true
+		names := map[string]bool{}
+		for j, s := range w.Sources {
+			at := fmt.Sprintf("%s.sources[%d]", at, j)
+			if s.Name == "" {
+				return fmt.Errorf("%s.name: is required", at)
+			}
+			if names[s.Name] {
+				return fmt.Errorf("%s.name: source %q is defined twice in workspace %q", at, s.Name, w.ID)
+			}
+			names[s.Name] = true
+			if s.WriteKey == "" {
+				return fmt.Errorf("%s.writeKey: is required", at)
+			}
+			if prev, ok := keys[s.WriteKey]; ok {
+				return fmt.Errorf("%s.writeKey: already used by %s", at, prev)
+			}
+			keys[s.WriteKey] = at
+		}
+		for j, t := range w.AccessTokens {
+			if t.Token == "" {
+				return fmt.Errorf("%s.accessTokens[%d].token: is required", at, j)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+// Package ingest is the Segment-compatible HTTP tracking API: routes, auth,
+// body limits, gzip, CORS, and the responses SDKs expect. A 200 is written
+// only after the request's events are committed.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"roster/internal/auth"
+	"roster/internal/config"
+	"roster/internal/spec"
+	"roster/internal/store"
+)
+
+// Appender is where accepted and quarantined messages go; Append returns
+// once they are durable.
+type Appender interface {
+	Append(ctx context.Context, events []store.Event, quarantined []store.Quarantined) error
+}
+
+// Sources resolves a write key.
+type Sources interface {
+	Source(writeKey string) (store.Source, bool)
+}
+
+// Options are a Handler's dependencies.
+type Options struct {
+	Log     Appender
+	Sources Sources
+	Limits  config.Limits
+	// PublicURL overrides the address analytics.js is told to send to.
+	PublicURL string
+	Now       func() time.Time
+	NewID     func() string
+	Logger    *slog.Logger
+}
+
+// Handler serves the tracking API.
+type Handler struct {
+	opts        Options
+	normalizers sync.Pool
+	buffers     sync.Pool
+}
+
+// New returns a Handler.
+func New(opts Options) *Handler {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &Handler{opts: opts}
+	h.normalizers.New = func() any { return spec.NewNormalizer(opts.NewID) }
+	h.buffers.New = func() any { return new(bytes.Buffer) }
+	return h
+}
+
+// Register adds the tracking routes to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	batch := cors(post(http.HandlerFunc(h.batch)))
+	for _, p := range []string{"/v1/batch", "/v1/import", "/v1/b", "/b"} {
+		mux.Handle(p, batch)
+	}
+	mux.Handle("/v1/{call}", cors(post(http.HandlerFunc(h.single))))
+	mux.Handle("/v1/projects/{writeKey}/settings", cors(http.HandlerFunc(h.settings)))
+}
+
+// single handles /v1/{identify,track,page,screen,group,alias} and the
+// analytics.js one-letter paths.
+func (h *Handler) single(w http.ResponseWriter, r *http.Request) {
+	callType, ok := spec.TypeFromPath(r.PathValue("call"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "", "no such endpoint: "+r.URL.Path)
+		return
+	}
+	src, keyKnown, failed := h.authenticate(w, r)
+	if failed {
+		return
+	}
+	buf, ok := h.readBody(w, r, h.opts.Limits.MaxMessageBytes)
+	if !ok {
+		return
+	}
+	defer h.buffers.Put(buf)
+	receivedAt := h.opts.Now()
+	n := h.normalizers.Get().(*spec.Normalizer)
+	defer h.normalizers.Put(n)
+	msg, err := n.Normalize(buf.Bytes(), callType, nil, receivedAt)
+	if !keyKnown {
+		if src, failed = h.sourceFromBody(w, msg.WriteKey, err); failed {
+			return
+		}
+	}
+	if err != nil {
+		q := quarantined(src, msg, receivedAt, err, buf.Bytes())
+		if !h.append(w, r, nil, []store.Quarantined{q}) {
+			return
+		}
+		writeSpecError(w, http.StatusBadRequest, err)
+		return
+	}
+	if !h.append(w, r, []store.Event{event(src, msg)}, nil) {
+		return
+	}
+	writeOK(w)
+}
+
+// batch handles /v1/batch, /v1/import and analytics.js's /b and /v1/b.
+func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
+	src, keyKnown, failed := h.authenticate(w, r)
+	if failed {
+		return
+	}
+	buf, ok := h.readBody(w, r, h.opts.Limits.MaxBatchBytes)
+	if !ok {
+		return
+	}
+	defer h.buffers.Put(buf)
+	receivedAt := h.opts.Now()
+	n := h.normalizers.Get().(*spec.Normalizer)
+	defer h.normalizers.Put(n)
+	b, err := n.DecodeBatch(buf.Bytes(), h.opts.Limits.MaxBatchMessages)
+	if !keyKnown {
+		key := ""
+		if b != nil {
+			key = b.WriteKey
+			if key == "" && len(b.Messages) > 0 {
+				// analytics.js puts the key in every message too.
+				if m, _ := n.Normalize(b.Messages[0], "", &b.Defaults, receivedAt); m != nil {
+					key = m.WriteKey
+				}
+			}
+		}
+		if src, failed = h.sourceFromBody(w, key, err); failed {
+			return
+		}
+	}
+	if err != nil {
+		var se *spec.Error
+		if errors.As(err, &se) && se.Code == spec.CodeTooManyMessages {
+			writeSpecError(w, http.StatusRequestEntityTooLarge, err)
+			return
+		}
+		q := quarantined(src, &spec.Message{}, receivedAt, err, buf.Bytes())
+		if !h.append(w, r, nil, []store.Quarantined{q}) {
+			return
+		}
+		writeSpecError(w, http.StatusBadRequest, err)
+		return
+	}
+
+	events := make([]store.Event, 0, len(b.Messages))
+	rejected := []rejection{} // always a list in the response
+	var quar []store.Quarantined
+	for i, raw := range b.Messages {
+		var (
+			msg *spec.Message
+			err error
+		)
+		if len(raw) > h.opts.Limits.MaxMessageBytes {
+			msg = &spec.Message{}
+			err = &spec.Error{Code: spec.CodeTooLarge, Message: fmt.Sprintf("message is larger than the limit of %d bytes", h.opts.Limits.MaxMessageBytes)}
+		} else {
+			msg, err = n.Normalize(raw, "", &b.Defaults, receivedAt)
+		}
+		if err != nil {
+			quar = append(quar, quarantined(src, msg, receivedAt, err, raw))
+			rejected = append(rejected, newRejection(i, msg.MessageID, err))
+			continue
+		}
+		events = append(events, event(src, msg))
+	}
+	if !h.append(w, r, events, quar) {
+		return
+	}
+	resp := batchResponse{Success: true, Accepted: len(events), Rejected: rejected}
+	status := http.StatusOK
+	if len(events) == 0 && len(rejected) > 0 {
+		// Nothing usable: a 4xx, which SDKs do not retry.
+		status = http.StatusBadRequest
+		resp.Success, resp.Code, resp.Message = false, "invalid_batch", "every message in the batch was rejected"
+	}
+	writeJSON(w, status, resp)
+}
+
+// authenticate checks the Authorization header. keyKnown is false when the
+// request has none, and the key must then come from the body.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (src store.Source, keyKnown, failed bool) {
+	if r.Header.Get("Authorization") == "" {
+		return store.Source{}, false, false
+	}
+	key, _ := auth.Credential(r)
+	if key == "" {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "", "the Authorization header must be Basic auth with the write key as username")
+		return store.Source{}, false, true
+	}
+	src, ok := h.opts.Sources.Source(key)
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "", "invalid write key")
+		return store.Source{}, false, true
+	}
+	return src, true, false
+}
+
+// sourceFromBody authenticates by the writeKey field when there was no
+// header. A body that could not be parsed has no key to find; its JSON
+// error is the useful answer then.
+func (h *Handler) sourceFromBody(w http.ResponseWriter, key string, parseErr error) (store.Source, bool) {
+	if key == "" {
+		var se *spec.Error
+		if errors.As(parseErr, &se) && se.Code == spec.CodeInvalidJSON {
+			writeSpecError(w, http.StatusBadRequest, parseErr)
+			return store.Source{}, true
+		}
+		writeError(w, http.StatusUnauthorized, "unauthorized", "", "missing write key: send it as the Basic auth username or as writeKey in the body")
+		return store.Source{}, true
+	}
+	src, ok := h.opts.Sources.Source(key)
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "", "invalid write key")
+		return store.Source{}, true
+	}
+	return src, false
+}
+
+// append commits and, when that fails, answers 503 so that SDKs retry: a
+// message we could not store must not be acknowledged.
+func (h *Handler) append(w http.ResponseWriter, r *http.Request, events []store.Event, q []store.Quarantined) bool {
+	err := h.opts.Log.Append(r.Context(), events, q)
+	if err == nil {
+		return true
+	}
+	if r.Context().Err() != nil {
+		return false // the client is gone; it will retry and dedup catches it
+	}
+	h.opts.Logger.Error("append to the log failed", "err", err, "events", len(events), "quarantined", len(q))
+	w.Header().Set("Retry-After", "5")
+	writeError(w, http.StatusServiceUnavailable, "unavailable", "", "the event log cannot store events right now; retry later")
+	return false
+}
+
+func event(src store.Source, m *spec.Message) store.Event {
+	return store.Event{
+		Workspace:  src.Workspace,
+		Source:     src.Name,
+		MessageID:  m.MessageID,
+		Type:       m.Type,
+		ReceivedAt: m.ReceivedAt,
+		Timestamp:  m.Timestamp,
+		Warnings:   m.Warnings,
+		Body:       m.JSON,
+	}
+}
+
+// quarantined keeps a copy of raw: the request buffer is reused.
+func quarantined(src store.Source, m *spec.Message, receivedAt time.Time, err error, raw []byte) store.Quarantined {
+	code := "invalid"
+	var se *spec.Error
+	if errors.As(err, &se) {
+		code = se.Code
+	}
+	return store.Quarantined{
+		Workspace:  src.Workspace,
+		Source:     src.Name,
+		ReceivedAt: spec.Millis(receivedAt),
+		MessageID:  m.MessageID,
+		Code:       code,
+		Reason:     err.Error(),
+		Raw:        bytes.Clone(raw),
+	}
+}

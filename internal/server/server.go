@@ -1,0 +1,226 @@
+// Package server wires Roster together: store, credentials, HTTP routes,
+// and the lifecycle from start to graceful shutdown.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"roster/internal/api"
+	"roster/internal/auth"
+	"roster/internal/config"
+	"roster/internal/ingest"
+	"roster/internal/store"
+	"roster/internal/store/sqlite"
+)
+
+// Options say how to run.
+type Options struct {
+	Addr        string
+	DataDir     string
+	DatabaseURL string
+	ConfigPath  string
+	// WriteKey and AccessToken, when set, are ensured in the default
+	// workspace (ROSTER_WRITE_KEY, ROSTER_ACCESS_TOKEN).
+	WriteKey    string
+	AccessToken string
+	Logger      *slog.Logger
+	// Out receives the first-start instructions.
+	Out io.Writer
+}
+
+// Server is a running Roster.
+type Server struct {
+	store   store.Store
+	handler http.Handler
+	log     *slog.Logger
+}
+
+// New opens the store and builds the routes.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	cfg, err := config.Load(opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	if opts.DatabaseURL != "" {
+		return nil, fmt.Errorf("--database-url: the PostgreSQL backend is not available yet; leave it empty to use the embedded store in %s", opts.DataDir)
+	}
+	st, err := sqlite.Open(ctx, opts.DataDir, store.Options{DedupWindow: time.Duration(cfg.DedupWindow)}, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := bootstrap(ctx, st, cfg, opts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	ingest.New(ingest.Options{
+		Log:       st,
+		Sources:   reg,
+		Limits:    cfg.Limits,
+		PublicURL: cfg.PublicURL,
+		NewID:     uuid.NewString,
+		Logger:    opts.Logger,
+	}).Register(mux)
+	api.New(st, reg).Register(mux)
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusOK, "ok", "")
+	})
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(ctx); err != nil {
+			writeStatus(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+			return
+		}
+		writeStatus(w, http.StatusOK, "ready", "")
+	})
+	return &Server{store: st, handler: mux, log: opts.Logger}, nil
+}
+
+func writeStatus(w http.ResponseWriter, code int, status, reason string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"status": status, "reason": reason}) //nolint:errcheck
+}
+
+// Handler is every route of the server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close releases the store after committing what is queued.
+func (s *Server) Close() error { return s.store.Close() }
+
+// Serve answers on ln until ctx ends, then stops taking requests, lets
+// those in flight finish (their events committed), and closes the store.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		s.Close()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: draining requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if cerr := s.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+// bootstrap gathers the credentials from the config, the environment and
+// the store, and creates the first ones when there are none, printing them.
+func bootstrap(ctx context.Context, st store.Store, cfg *config.Config, opts Options) (*auth.Registry, error) {
+	var sources []store.Source
+	var tokens []store.AccessToken
+	for _, w := range cfg.Workspaces {
+		for _, s := range w.Sources {
+			sources = append(sources, store.Source{Workspace: w.ID, Name: s.Name, WriteKey: s.WriteKey})
+		}
+		for _, t := range w.AccessTokens {
+			tokens = append(tokens, store.AccessToken{Workspace: w.ID, Name: t.Name, Hash: auth.HashToken(t.Token)})
+		}
+	}
+	stored, err := st.Sources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	storedTokens, err := st.AccessTokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sources = append(sources, stored...)
+	tokens = append(tokens, storedTokens...)
+
+	var generatedKey, generatedToken string
+	key := opts.WriteKey
+	if key == "" && len(sources) == 0 {
+		key = auth.NewSecret("wk_")
+		generatedKey = key
+	}
+	if key != "" && !hasKey(sources, key) {
+		src := store.Source{Workspace: config.DefaultWorkspace, Name: "default", WriteKey: key}
+		if err := st.PutSource(ctx, src); err != nil {
+			return nil, err
+		}
+		sources = append(sources, src)
+	}
+	token := opts.AccessToken
+	if token == "" && len(tokens) == 0 {
+		token = auth.NewSecret("tok_")
+		generatedToken = token
+	}
+	if token != "" {
+		t := store.AccessToken{Workspace: config.DefaultWorkspace, Name: "default", Hash: auth.HashToken(token)}
+		if err := st.PutAccessToken(ctx, t); err != nil {
+			return nil, err
+		}
+		tokens = append(tokens, t)
+	}
+	if generatedKey != "" || generatedToken != "" {
+		printFirstStart(opts, generatedKey, generatedToken)
+	}
+	return auth.NewRegistry(sources, tokens), nil
+}
+
+func hasKey(sources []store.Source, key string) bool {
+	for _, s := range sources {
+		if s.WriteKey == key {
+			return true
+		}
+	}
+	return false
+}
+
+func printFirstStart(opts Options, key, token string) {
+	if opts.Out == nil {
+		return
+	}
+	host := opts.Addr
+	if strings.HasPrefix(host, ":") {
+		host = "localhost" + host
+	}
+	var b strings.Builder
+	b.WriteString("\nRoster created credentials for workspace \"default\" (they are stored in " + opts.DataDir + "):\n")
+	if key != "" {
+		fmt.Fprintf(&b, "  write key:    %s\n", key)
+	}
+	if token != "" {
+		fmt.Fprintf(&b, "  access token: %s   (shown only now; Roster keeps only its hash)\n", token)
+	}
+	if key != "" {
+		fmt.Fprintf(&b, "\nSend a first group call:\n  curl -u %s: http://%s/v1/group -H 'Content-Type: application/json' \\\n    -d '{\"userId\":\"u1\",\"groupId\":\"acme\",\"traits\":{\"name\":\"Acme Inc\",\"plan\":\"enterprise\"}}'\n", key, host)
+	}
+	if token != "" {
+		fmt.Fprintf(&b, "\nSee what arrived:\n  curl -u %s: http://%s/v1/workspaces/default/events\n", token, host)
+	}
+	b.WriteString("\n")
+	io.WriteString(opts.Out, b.String()) //nolint:errcheck
+}
