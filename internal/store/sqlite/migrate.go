@@ -20,13 +20,10 @@ var migrations = []string{
 		warnings    TEXT,
 		body        BLOB    NOT NULL
 	);
-	CREATE TABLE dedup (
-		id         INTEGER PRIMARY KEY,
-		workspace  TEXT    NOT NULL,
-		source     TEXT    NOT NULL,
-		message_id TEXT    NOT NULL,
-		seen_at    INTEGER NOT NULL,
-		UNIQUE (workspace, source, message_id)
+	CREATE TABLE dedup_log (
+		id      INTEGER PRIMARY KEY,
+		key     BLOB    NOT NULL,
+		seen_at INTEGER NOT NULL
 	);
 	CREATE TABLE quarantine (
 		id          INTEGER PRIMARY KEY,

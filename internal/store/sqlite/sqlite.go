@@ -30,9 +30,9 @@ type Store struct {
 	r      *sql.DB
 	opts   store.Options
 	commit *groupcommit.Committer
-	log    *slog.Logger
-	stop   chan struct{}
-	pruned chan struct{}
+	lock   *os.File // held while open: one server per data directory
+	// seen is touched only by the committer's goroutine, in write.
+	seen *seenSet
 }
 
 var _ store.Store = (*Store)(nil)
@@ -43,6 +43,10 @@ func Open(ctx context.Context, dir string, opts store.Options, log *slog.Logger)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create data dir: %w", err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	path := filepath.Join(dir, "roster.db")
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
@@ -52,40 +56,40 @@ func Open(ctx context.Context, dir string, opts store.Options, log *slog.Logger)
 	dsn := "file:" + path + "?" + q.Encode()
 	w, err := sql.Open("sqlite3", dsn)
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	if err := migrate(ctx, w); err != nil {
+	opts = opts.WithDefaults()
+	fail := func(err error) (*Store, error) {
 		w.Close()
+		lock.Close()
 		return nil, err
 	}
+	if err := migrate(ctx, w); err != nil {
+		return fail(err)
+	}
+	seen, err := loadSeen(ctx, w, opts.Now().Add(-opts.DedupWindow))
+	if err != nil {
+		return fail(err)
+	}
+	log.Debug("dedup keys loaded", "keys", seen.len())
 	r, err := sql.Open("sqlite3", dsn)
 	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("sqlite: open: %w", err)
+		return fail(fmt.Errorf("sqlite: open: %w", err))
 	}
 	r.SetMaxOpenConns(8)
-	s := &Store{
-		w:      w,
-		r:      r,
-		opts:   opts.WithDefaults(),
-		log:    log,
-		stop:   make(chan struct{}),
-		pruned: make(chan struct{}),
-	}
+	s := &Store{w: w, r: r, opts: opts, lock: lock, seen: seen}
 	s.commit = groupcommit.New(s.write, maxTxEvents)
-	go s.pruneLoop()
 	return s, nil
 }
 
 // Close flushes pending appends and closes the database.
 func (s *Store) Close() error {
 	s.commit.Close()
-	close(s.stop)
-	<-s.pruned
-	return errors.Join(s.w.Close(), s.r.Close())
+	return errors.Join(s.w.Close(), s.r.Close(), s.lock.Close())
 }
 
 // Ping checks that the database answers.
@@ -102,21 +106,20 @@ func (s *Store) Append(ctx context.Context, events []store.Event, quarantined []
 	return s.commit.Append(ctx, events, quarantined)
 }
 
-// rowsPerInsert bounds a multi-row INSERT; statements for 1..rowsPerInsert
-// rows are prepared once per transaction shape.
+// rowsPerInsert bounds a multi-row INSERT.
 const rowsPerInsert = 64
 
-// write commits one group: dedup claims first, then the events that won
-// their claim, then the quarantine.
+// write commits one group: the events not seen within the dedup window,
+// their dedup keys, and the quarantine.
 func (s *Store) write(ctx context.Context, events []store.Event, quarantined []store.Quarantined) error {
+	now := s.opts.Now()
+	fresh, keys := s.seen.claim(events, now.Add(-s.opts.DedupWindow))
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	now := s.opts.Now()
-	fresh, err := claim(ctx, tx, events, now.UnixMilli(), now.Add(-s.opts.DedupWindow).UnixMilli())
-	if err != nil {
+	if err := insertKeys(ctx, tx, keys, now); err != nil {
 		return err
 	}
 	if err := insertEvents(ctx, tx, fresh); err != nil {
@@ -125,59 +128,14 @@ func (s *Store) write(ctx context.Context, events []store.Event, quarantined []s
 	if err := insertQuarantined(ctx, tx, quarantined); err != nil {
 		return err
 	}
+	if err := s.seen.prune(ctx, tx, now, s.opts.DedupWindow); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
+	s.seen.add(keys, now)
 	return nil
-}
-
-type dedupKey struct{ workspace, source, messageID string }
-
-// claim records each event's dedup key and returns the events seen for the
-// first time within the window, in order. A key older than the window is
-// claimed anew.
-func claim(ctx context.Context, tx *sql.Tx, events []store.Event, now, cutoff int64) ([]store.Event, error) {
-	won := make(map[dedupKey]bool, len(events))
-	args := make([]any, 0, rowsPerInsert*4+1)
-	for start := 0; start < len(events); start += rowsPerInsert {
-		chunk := events[start:min(start+rowsPerInsert, len(events))]
-		args = args[:0]
-		var sb strings.Builder
-		sb.WriteString("INSERT INTO dedup(workspace, source, message_id, seen_at) VALUES ")
-		for i, e := range chunk {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteString("(?,?,?,?)")
-			args = append(args, e.Workspace, e.Source, e.MessageID, now)
-		}
-		sb.WriteString(" ON CONFLICT(workspace, source, message_id) DO UPDATE SET seen_at = excluded.seen_at WHERE dedup.seen_at < ? RETURNING workspace, source, message_id")
-		args = append(args, cutoff)
-		rows, err := tx.QueryContext(ctx, sb.String(), args...)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: claim message ids: %w", err)
-		}
-		for rows.Next() {
-			var k dedupKey
-			if err := rows.Scan(&k.workspace, &k.source, &k.messageID); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("sqlite: claim message ids: %w", err)
-			}
-			won[k] = true
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("sqlite: claim message ids: %w", err)
-		}
-	}
-	fresh := events[:0:0]
-	for _, e := range events {
-		k := dedupKey{e.Workspace, e.Source, e.MessageID}
-		if won[k] {
-			fresh = append(fresh, e)
-			delete(won, k) // a second copy in the same group is a duplicate
-		}
-	}
-	return fresh, nil
 }
 
 func insertEvents(ctx context.Context, tx *sql.Tx, events []store.Event) error {
@@ -357,31 +315,4 @@ func (s *Store) PutAccessToken(ctx context.Context, t store.AccessToken) error {
 		return fmt.Errorf("sqlite: put access token: %w", err)
 	}
 	return nil
-}
-
-// pruneLoop forgets dedup keys older than the window, a slice at a time so
-// that ingestion never waits long for the write lock. Correctness does not
-// depend on it: claim treats an expired key as new.
-func (s *Store) pruneLoop() {
-	defer close(s.pruned)
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		cutoff := s.opts.Now().Add(-s.opts.DedupWindow).UnixMilli()
-		for {
-			res, err := s.w.Exec("DELETE FROM dedup WHERE id IN (SELECT id FROM dedup WHERE seen_at < ? ORDER BY id LIMIT 5000)", cutoff)
-			if err != nil {
-				s.log.Warn("pruning dedup keys", "err", err)
-				break
-			}
-			if n, _ := res.RowsAffected(); n < 5000 {
-				break
-			}
-		}
-	}
 }

@@ -1,0 +1,160 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"roster/internal/store"
+)
+
+// Dedup keys are kept in memory and appended to dedup_log, not in a
+// B-tree index: message ids are random, so an index would dirty about one
+// page per event and each durable commit would write and checksum that many
+// WAL frames, which capped the log at a third of its append speed. An
+// append-only table costs one sequential row, and is read back into the set
+// at start.
+
+// dedupKey identifies a message for dedup: the first 16 bytes of a SHA-256
+// over workspace, source and messageId. At 128 bits a collision (which
+// would drop a message) is as unlikely as a UUID clash, and SHA-256 keeps
+// anyone from crafting one.
+type dedupKey [16]byte
+
+func keyOf(e *store.Event) dedupKey {
+	h := sha256.New()
+	h.Write([]byte(e.Workspace))
+	h.Write([]byte{0})
+	h.Write([]byte(e.Source))
+	h.Write([]byte{0})
+	h.Write([]byte(e.MessageID))
+	var sum [sha256.Size]byte
+	var k dedupKey
+	copy(k[:], h.Sum(sum[:0]))
+	return k
+}
+
+// seenSet maps each key claimed within the window to when, in Unix
+// seconds (4 bytes a key instead of 8).
+type seenSet struct {
+	at        map[dedupKey]uint32
+	nextSweep time.Time
+	nextPrune time.Time
+}
+
+func loadSeen(ctx context.Context, db *sql.DB, cutoff time.Time) (*seenSet, error) {
+	s := &seenSet{at: map[dedupKey]uint32{}}
+	rows, err := db.QueryContext(ctx, "SELECT key, seen_at FROM dedup_log WHERE seen_at >= ?", cutoff.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: load dedup keys: %w", err)
+	}
+	defer rows.Close()
+	var raw []byte
+	var at int64
+	for rows.Next() {
+		if err := rows.Scan(&raw, &at); err != nil {
+			return nil, fmt.Errorf("sqlite: load dedup keys: %w", err)
+		}
+		var k dedupKey
+		copy(k[:], raw)
+		if uint32(at) > s.at[k] {
+			s.at[k] = uint32(at)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: load dedup keys: %w", err)
+	}
+	return s, nil
+}
+
+func (s *seenSet) len() int { return len(s.at) }
+
+// claim returns the events not seen since cutoff, first copy only, and
+// their keys. Nothing is recorded until add, after the commit.
+func (s *seenSet) claim(events []store.Event, cutoff time.Time) ([]store.Event, []dedupKey) {
+	c := uint32(cutoff.Unix())
+	fresh := make([]store.Event, 0, len(events))
+	keys := make([]dedupKey, 0, len(events))
+	var inGroup map[dedupKey]bool
+	for i := range events {
+		k := keyOf(&events[i])
+		if at, ok := s.at[k]; ok && at >= c {
+			continue
+		}
+		if inGroup == nil {
+			inGroup = make(map[dedupKey]bool, len(events))
+		}
+		if inGroup[k] {
+			continue
+		}
+		inGroup[k] = true
+		fresh = append(fresh, events[i])
+		keys = append(keys, k)
+	}
+	return fresh, keys
+}
+
+func (s *seenSet) add(keys []dedupKey, now time.Time) {
+	at := uint32(now.Unix())
+	for _, k := range keys {
+		s.at[k] = at
+	}
+}
+
+func insertKeys(ctx context.Context, tx *sql.Tx, keys []dedupKey, now time.Time) error {
+	args := make([]any, 0, rowsPerInsert*2)
+	for start := 0; start < len(keys); start += rowsPerInsert {
+		chunk := keys[start:min(start+rowsPerInsert, len(keys))]
+		args = args[:0]
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO dedup_log(key, seen_at) VALUES ")
+		for i := range chunk {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString("(?,?)")
+			args = append(args, chunk[i][:], now.Unix())
+		}
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("sqlite: record dedup keys: %w", err)
+		}
+	}
+	return nil
+}
+
+// pruneBatch bounds how many expired dedup rows one commit deletes, so
+// that forgetting never holds up ingestion for long.
+const pruneBatch = 5000
+
+// prune forgets keys older than the window: a slice of dedup_log rows in
+// the caller's transaction when due, and now and then a sweep of the
+// in-memory set.
+func (s *seenSet) prune(ctx context.Context, tx *sql.Tx, now time.Time, window time.Duration) error {
+	cutoff := now.Add(-window)
+	if !now.Before(s.nextSweep) {
+		c := uint32(cutoff.Unix())
+		for k, at := range s.at {
+			if at < c {
+				delete(s.at, k)
+			}
+		}
+		s.nextSweep = now.Add(max(window/8, time.Minute))
+	}
+	if now.Before(s.nextPrune) {
+		return nil
+	}
+	// Rows are appended in time order, so the expired ones are the first.
+	res, err := tx.ExecContext(ctx,
+		"DELETE FROM dedup_log WHERE id IN (SELECT id FROM dedup_log WHERE seen_at < ? ORDER BY id LIMIT ?)",
+		cutoff.Unix(), pruneBatch)
+	if err != nil {
+		return fmt.Errorf("sqlite: prune dedup keys: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n < pruneBatch {
+		s.nextPrune = now.Add(time.Minute)
+	}
+	return nil
+}
