@@ -96,15 +96,16 @@ func rawMembers(t testing.TB, obj []byte) []rawMember {
 	}
 	var ms []rawMember
 	for dec.PeekKind() != '}' {
-		name, err := dec.ReadToken()
+		tok, err := dec.ReadToken()
 		if err != nil {
 			t.Fatalf("reading %s: %v", obj, err)
 		}
+		name := tok.String() // before ReadValue voids tok
 		v, err := dec.ReadValue()
 		if err != nil {
 			t.Fatalf("reading %s: %v", obj, err)
 		}
-		ms = append(ms, rawMember{name.String(), string(v)})
+		ms = append(ms, rawMember{name, string(v)})
 	}
 	if _, err := dec.ReadToken(); err != nil {
 		t.Fatalf("reading %s: %v", obj, err)
@@ -149,4 +150,14 @@ func mustDecodeBatch(t testing.TB, n *Normalizer, body string) *Batch {
 		t.Fatalf("DecodeBatch(%s): %v", body, err)
 	}
 	return b
+}
+
+// mustMarshal encodes v as JSON or fails the test.
+func mustMarshal(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("encoding %v: %v", v, err)
+	}
+	return string(b)
 }

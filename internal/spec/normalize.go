@@ -171,24 +171,29 @@ func (n *Normalizer) Normalize(raw []byte, pathType string, d *Defaults, receive
 	}
 
 	// Type and messageId first: they identify the message even when the
-	// rest is invalid.
+	// rest is invalid. Both are read before either is checked, so that a
+	// bad type still leaves the messageId for the quarantine.
 	msg.Type = pathType
+	var typeErr error
 	if msg.Type == "" {
-		if err := stringField(&msg.Type, "type", f.typ); err != nil {
-			return msg, err
-		}
-		if msg.Type == "" {
+		typeErr = stringField(&msg.Type, "type", f.typ)
+	}
+	idErr := idField(&msg.MessageID, "messageId", f.messageID)
+	if msg.MessageID == "" && idErr == nil {
+		msg.MessageID = n.NewID()
+	}
+	if pathType == "" {
+		switch {
+		case typeErr != nil:
+			return msg, typeErr
+		case msg.Type == "":
 			return msg, errorf(CodeMissingField, "type", "is required in a batch message (one of identify, track, page, screen, group, alias)")
-		}
-		if !validType(msg.Type) {
+		case !validType(msg.Type):
 			return msg, errorf(CodeInvalidValue, "type", "%q is not a call type (one of identify, track, page, screen, group, alias)", msg.Type)
 		}
 	}
-	if err := idField(&msg.MessageID, "messageId", f.messageID); err != nil {
-		return msg, err
-	}
-	if msg.MessageID == "" {
-		msg.MessageID = n.NewID()
+	if idErr != nil {
+		return msg, idErr
 	}
 	for _, id := range []struct {
 		dst   *string
@@ -219,11 +224,11 @@ func (n *Normalizer) Normalize(raw []byte, pathType string, d *Defaults, receive
 	// Times: the client's timestamp is corrected for its clock skew, which
 	// is what sentAt measures.
 	clientTS := f.timestamp
-	if clientTS == nil || clientTS.Kind() == 'n' {
+	if absent(clientTS) {
 		clientTS = f.originalTimestamp
 	}
 	sentAt := f.sentAt
-	if sentAt == nil || sentAt.Kind() == 'n' {
+	if absent(sentAt) {
 		sentAt = d.sentAt
 	}
 	orig, hasOrig, err := timeField("timestamp", clientTS)
@@ -248,7 +253,7 @@ func (n *Normalizer) Normalize(raw []byte, pathType string, d *Defaults, receive
 		if err != nil {
 			return msg, jsonError("traits", err)
 		}
-		msg.Warnings = traitWarnings(traits, nil)
+		msg.Warnings = traitWarnings(msg.Type, traits, nil)
 	}
 
 	out, err := n.encode(msg, members, d, &f, clientTS, sentAt, len(raw))
@@ -332,10 +337,10 @@ func (n *Normalizer) encode(msg *Message, members []member, d *Defaults, f *fiel
 	if f.integrations == nil && d.hasInteg {
 		out = appendObject(append(out, `,"integrations":`...), d.integrations)
 	}
-	if clientTS != nil && clientTS.Kind() != 'n' {
+	if !absent(clientTS) {
 		out = appendMember(out, "originalTimestamp", clientTS)
 	}
-	if sentAt != nil && sentAt.Kind() != 'n' {
+	if !absent(sentAt) {
 		out = appendMember(out, "sentAt", sentAt)
 	}
 	out = append(out, `,"timestamp":"`...)
@@ -475,6 +480,12 @@ func numberString(v jsontext.Value) (string, error) {
 	return strconv.FormatFloat(f, 'f', -1, 64), nil
 }
 
+// absent reports whether an optional time field was not sent: missing,
+// null or "" (which timeField also reads as no time).
+func absent(v jsontext.Value) bool {
+	return v == nil || v.Kind() == 'n' || string(v) == `""`
+}
+
 // timeField parses an optional ISO-8601 time.
 func timeField(name string, v jsontext.Value) (time.Time, bool, error) {
 	var s string
@@ -487,6 +498,11 @@ func timeField(name string, v jsontext.Value) (time.Time, bool, error) {
 	t, err := parseTime(s)
 	if err != nil {
 		return time.Time{}, false, errorf(CodeInvalidValue, name, "%q is not an ISO-8601 date", s)
+	}
+	// Roster writes times with a four-digit UTC year; a time it could not
+	// write (or read back) is not a usable event time.
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return time.Time{}, false, errorf(CodeInvalidValue, name, "%q is out of range (years 0000 to 9999 in UTC)", s)
 	}
 	return t, true, nil
 }

@@ -61,13 +61,20 @@ func ReservedName(name string) (string, bool) {
 	return n, ok
 }
 
+// userOnlyTraits are the reserved traits of users that the group spec does
+// not reserve: on a group call they are ordinary traits.
+var userOnlyTraits = map[string]bool{
+	"age": true, "birthday": true, "company": true, "firstName": true,
+	"gender": true, "lastName": true, "title": true, "username": true,
+}
+
 // traitWarnings checks the reserved traits of an identify or group call for
 // the types the spec gives them. A wrong type is accepted; the warning is kept
 // with the event so that whoever sent it can find out.
-func traitWarnings(traits []member, warnings []string) []string {
+func traitWarnings(callType string, traits []member, warnings []string) []string {
 	for _, m := range traits {
 		spelling, ok := reservedTraits[FoldKey(m.name)]
-		if !ok {
+		if !ok || (callType == Group && userOnlyTraits[spelling]) {
 			continue
 		}
 		kind := m.value.Kind()
