@@ -29,7 +29,7 @@ func (n *Normalizer) DecodeBatch(body []byte, maxMessages int) (*Batch, error) {
 	b := &Batch{}
 	var batch jsontext.Value
 	for _, m := range top {
-		switch m.name {
+		switch string(m.name) {
 		case "batch":
 			batch = m.value
 		case "context":
@@ -59,8 +59,7 @@ func (n *Normalizer) DecodeBatch(body []byte, maxMessages int) (*Batch, error) {
 	if batch.Kind() != '[' {
 		return nil, errorf(CodeInvalidType, "batch", "must be an array, got %s", kindName(batch.Kind()))
 	}
-	n.rd.Reset(batch)
-	n.dec.Reset(&n.rd)
+	n.reset(batch)
 	if _, err := n.dec.ReadToken(); err != nil {
 		return nil, jsonError("batch", err)
 	}

@@ -15,10 +15,13 @@ import (
 // they become index keys, and nothing real is longer.
 const MaxIDBytes = 1024
 
-// member is one name/value pair of a JSON object; value aliases the input.
+// member is one name/value pair of a JSON object. quoted is the name as
+// sent and name its unquoted form; all three alias the input unless the
+// name has escapes.
 type member struct {
-	name  string
-	value jsontext.Value
+	quoted jsontext.Value
+	name   []byte
+	value  jsontext.Value
 }
 
 // Defaults are the batch-level fields merged into every message of a batch;
@@ -37,23 +40,32 @@ type Normalizer struct {
 	// NewID generates a messageId for calls that have none.
 	NewID func() string
 
-	rd  bytes.Reader
+	// in is a bytes.Buffer because jsontext reads one in place, so
+	// values alias the input instead of a copy of it.
+	in  bytes.Buffer
+	// members is reused from message to message.
+	members []member
 	dec *jsontext.Decoder
 }
 
 // NewNormalizer returns a Normalizer that generates message ids with newID.
 func NewNormalizer(newID func() string) *Normalizer {
 	n := &Normalizer{NewID: newID}
-	n.dec = jsontext.NewDecoder(&n.rd)
+	n.dec = jsontext.NewDecoder(&n.in)
 	return n
+}
+
+// reset points the decoder at raw.
+func (n *Normalizer) reset(raw []byte) {
+	n.in = *bytes.NewBuffer(raw)
+	n.dec.Reset(&n.in)
 }
 
 // object splits a JSON object into its members. The values alias raw.
 // Duplicate names and invalid UTF-8 are errors, as is anything after the
 // object.
 func (n *Normalizer) object(raw []byte, dst []member) ([]member, error) {
-	n.rd.Reset(raw)
-	n.dec.Reset(&n.rd)
+	n.reset(raw)
 	tok, err := n.dec.ReadToken()
 	if err != nil {
 		return nil, err
@@ -62,17 +74,26 @@ func (n *Normalizer) object(raw []byte, dst []member) ([]member, error) {
 		return nil, errNotObject
 	}
 	for n.dec.PeekKind() != '}' {
-		tok, err := n.dec.ReadToken()
-		if err != nil {
-			return nil, err
-		}
-		name := tok.String()
-		v, err := n.dec.ReadValue()
+		// Reading the name as a raw value keeps it in the input: no
+		// allocation, and the client's spelling is written back as sent.
+		q, err := n.dec.ReadValue()
 		if err != nil {
 			return nil, err
 		}
 		end := int(n.dec.InputOffset())
-		dst = append(dst, member{name: name, value: jsontext.Value(raw[end-len(v) : end])})
+		m := member{quoted: jsontext.Value(raw[end-len(q) : end])}
+		if m.name = m.quoted[1 : len(m.quoted)-1]; bytes.IndexByte(m.name, '\\') >= 0 {
+			if m.name, err = jsontext.AppendUnquote(nil, m.quoted); err != nil {
+				return nil, err
+			}
+		}
+		v, err := n.dec.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		end = int(n.dec.InputOffset())
+		m.value = jsontext.Value(raw[end-len(v) : end])
+		dst = append(dst, m)
 	}
 	if _, err := n.dec.ReadToken(); err != nil {
 		return nil, err
@@ -112,7 +133,7 @@ type fields struct {
 }
 
 func (f *fields) set(m member) {
-	switch m.name {
+	switch string(m.name) {
 	case "type":
 		f.typ = m.value
 	case "messageId":
@@ -155,7 +176,8 @@ func (f *fields) set(m member) {
 // it under its source.
 func (n *Normalizer) Normalize(raw []byte, pathType string, d *Defaults, receivedAt time.Time) (*Message, error) {
 	msg := &Message{ReceivedAt: Millis(receivedAt)}
-	members, err := n.object(raw, nil)
+	members, err := n.object(raw, n.members[:0])
+	n.members = members
 	if err != nil {
 		return msg, jsonError("", err)
 	}
@@ -303,7 +325,7 @@ func (n *Normalizer) encode(msg *Message, members []member, d *Defaults, f *fiel
 	out, _ = jsontext.AppendQuote(out, msg.MessageID)
 	for _, m := range members {
 		var v jsontext.Value
-		switch m.name {
+		switch string(m.name) {
 		case "type", "messageId", "writeKey", "timestamp", "originalTimestamp", "sentAt", "receivedAt":
 			continue
 		case "userId":
@@ -329,7 +351,10 @@ func (n *Normalizer) encode(msg *Message, members []member, d *Defaults, f *fiel
 		default:
 			v = m.value
 		}
-		out = appendMember(out, m.name, v)
+		out = append(out, ',')
+		out = append(out, m.quoted...)
+		out = append(out, ':')
+		out = append(out, v...)
 	}
 	if f.context == nil && d.hasContext {
 		out = appendObject(append(out, `,"context":`...), d.context)
@@ -369,7 +394,7 @@ func (n *Normalizer) merge(v jsontext.Value, batch []member, has bool) (jsontext
 	for _, b := range batch {
 		found := false
 		for _, o := range own {
-			if o.name == b.name {
+			if bytes.Equal(o.name, b.name) {
 				found = true
 				break
 			}
@@ -394,7 +419,7 @@ func appendObject(out []byte, members []member) []byte {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out, _ = jsontext.AppendQuote(out, m.name)
+		out = append(out, m.quoted...)
 		out = append(out, ':')
 		out = append(out, m.value...)
 	}

@@ -73,7 +73,7 @@ var userOnlyTraits = map[string]bool{
 // with the event so that whoever sent it can find out.
 func traitWarnings(callType string, traits []member, warnings []string) []string {
 	for _, m := range traits {
-		spelling, ok := reservedTraits[FoldKey(m.name)]
+		spelling, ok := reservedTraits[FoldKey(string(m.name))]
 		if !ok || (callType == Group && userOnlyTraits[spelling]) {
 			continue
 		}
@@ -107,7 +107,7 @@ func traitWarnings(callType string, traits []member, warnings []string) []string
 			}
 		}
 		if want != "" {
-			warnings = append(warnings, "traits."+m.name+": reserved trait "+spelling+" should be "+want)
+			warnings = append(warnings, "traits."+string(m.name)+": reserved trait "+spelling+" should be "+want)
 		}
 	}
 	return warnings
