@@ -101,16 +101,22 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
+// WithDefaults fills the unset limits with DefaultLimits.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxMessageBytes <= 0 {
+		l.MaxMessageBytes = DefaultLimits.MaxMessageBytes
+	}
+	if l.MaxBatchBytes <= 0 {
+		l.MaxBatchBytes = DefaultLimits.MaxBatchBytes
+	}
+	if l.MaxBatchMessages <= 0 {
+		l.MaxBatchMessages = DefaultLimits.MaxBatchMessages
+	}
+	return l
+}
+
 func (c *Config) applyDefaults() {
-	if c.Limits.MaxMessageBytes <= 0 {
-		c.Limits.MaxMessageBytes = DefaultLimits.MaxMessageBytes
-	}
-	if c.Limits.MaxBatchBytes <= 0 {
-		c.Limits.MaxBatchBytes = DefaultLimits.MaxBatchBytes
-	}
-	if c.Limits.MaxBatchMessages <= 0 {
-		c.Limits.MaxBatchMessages = DefaultLimits.MaxBatchMessages
-	}
+	c.Limits = c.Limits.WithDefaults()
 	if c.Workspace(DefaultWorkspace) == nil {
 		c.Workspaces = append(c.Workspaces, Workspace{ID: DefaultWorkspace})
 	}

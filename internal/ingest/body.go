@@ -53,7 +53,8 @@ func isGzip(r *http.Request) bool {
 }
 
 func readLimited(buf *bytes.Buffer, r *http.Request, limit int) error {
-	var body io.Reader = io.LimitReader(r.Body, int64(limit)+1)
+	wire := &io.LimitedReader{R: r.Body, N: int64(limit) + 1}
+	var body io.Reader = wire
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
@@ -70,6 +71,11 @@ func readLimited(buf *bytes.Buffer, r *http.Request, limit int) error {
 		buf.Grow(int(r.ContentLength))
 	}
 	n, err := buf.ReadFrom(body)
+	if wire.N == 0 {
+		// More than limit bytes on the wire: too large, even when that cut
+		// a gzip stream short (an incompressible body grows when gzipped).
+		return errTooLarge
+	}
 	if err != nil {
 		return err
 	}

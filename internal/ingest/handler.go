@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"roster/internal/auth"
 	"roster/internal/config"
 	"roster/internal/spec"
@@ -49,11 +51,19 @@ type Handler struct {
 	buffers     sync.Pool
 }
 
-// New returns a Handler.
+// New returns a Handler. Unset limits are Segment's (config.DefaultLimits),
+// an unset NewID generates UUIDs and an unset Logger is slog.Default().
 func New(opts Options) *Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.NewID == nil {
+		opts.NewID = uuid.NewString
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	opts.Limits = opts.Limits.WithDefaults()
 	h := &Handler{opts: opts}
 	h.normalizers.New = func() any { return spec.NewNormalizer(opts.NewID) }
 	h.buffers.New = func() any { return new(bytes.Buffer) }
@@ -125,6 +135,13 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 	n := h.normalizers.Get().(*spec.Normalizer)
 	defer h.normalizers.Put(n)
 	b, err := n.DecodeBatch(buf.Bytes(), h.opts.Limits.MaxBatchMessages)
+	var se *spec.Error
+	if errors.As(err, &se) && se.Code == spec.CodeTooManyMessages {
+		// A limit, like the body size: refused before looking for a key in
+		// the body, which DecodeBatch does not return then.
+		writeSpecError(w, http.StatusRequestEntityTooLarge, err)
+		return
+	}
 	if !keyKnown {
 		key := ""
 		if b != nil {
@@ -141,11 +158,6 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		var se *spec.Error
-		if errors.As(err, &se) && se.Code == spec.CodeTooManyMessages {
-			writeSpecError(w, http.StatusRequestEntityTooLarge, err)
-			return
-		}
 		q := quarantined(src, &spec.Message{}, receivedAt, err, buf.Bytes())
 		if !h.append(w, r, nil, []store.Quarantined{q}) {
 			return

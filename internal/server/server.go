@@ -46,8 +46,12 @@ type Server struct {
 	log     *slog.Logger
 }
 
-// New opens the store and builds the routes.
+// New opens the store and builds the routes. An unset Logger is
+// slog.Default().
 func New(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	cfg, err := config.Load(opts.ConfigPath)
 	if err != nil {
 		return nil, err

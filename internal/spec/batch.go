@@ -16,7 +16,9 @@ type Batch struct {
 // DecodeBatch splits a batch body into its messages and the batch-level
 // fields. It fails on malformed JSON, on a body that is not a batch, and on
 // more than maxMessages messages; the messages themselves are checked by
-// Normalize.
+// Normalize. Once the body is a JSON object, the Batch is returned even with
+// an error, carrying the writeKey so that the caller can authenticate, and
+// quarantine, a bad batch.
 func (n *Normalizer) DecodeBatch(body []byte, maxMessages int) (*Batch, error) {
 	top, err := n.object(body, nil)
 	if err != nil {
@@ -27,6 +29,13 @@ func (n *Normalizer) DecodeBatch(body []byte, maxMessages int) (*Batch, error) {
 		return nil, jerr
 	}
 	b := &Batch{}
+	for _, m := range top {
+		if string(m.name) == "writeKey" {
+			if err := stringField(&b.WriteKey, "writeKey", m.value); err != nil {
+				return b, err
+			}
+		}
+	}
 	var batch jsontext.Value
 	for _, m := range top {
 		switch string(m.name) {
@@ -34,42 +43,38 @@ func (n *Normalizer) DecodeBatch(body []byte, maxMessages int) (*Batch, error) {
 			batch = m.value
 		case "context":
 			if b.Defaults.context, err = n.defaultObject("context", m.value); err != nil {
-				return nil, err
+				return b, err
 			}
 			b.Defaults.hasContext = b.Defaults.context != nil
 		case "integrations":
 			if b.Defaults.integrations, err = n.defaultObject("integrations", m.value); err != nil {
-				return nil, err
+				return b, err
 			}
 			b.Defaults.hasInteg = b.Defaults.integrations != nil
 		case "sentAt":
 			if _, _, err := timeField("sentAt", m.value); err != nil {
-				return nil, err
+				return b, err
 			}
 			b.Defaults.sentAt = m.value
-		case "writeKey":
-			if err := stringField(&b.WriteKey, "writeKey", m.value); err != nil {
-				return nil, err
-			}
 		}
 	}
 	if batch == nil {
-		return nil, errorf(CodeMissingField, "batch", "is required: an array of messages")
+		return b, errorf(CodeMissingField, "batch", "is required: an array of messages")
 	}
 	if batch.Kind() != '[' {
-		return nil, errorf(CodeInvalidType, "batch", "must be an array, got %s", kindName(batch.Kind()))
+		return b, errorf(CodeInvalidType, "batch", "must be an array, got %s", kindName(batch.Kind()))
 	}
 	n.reset(batch)
 	if _, err := n.dec.ReadToken(); err != nil {
-		return nil, jsonError("batch", err)
+		return b, jsonError("batch", err)
 	}
 	for n.dec.PeekKind() != ']' {
 		v, err := n.dec.ReadValue()
 		if err != nil {
-			return nil, jsonError("batch", err)
+			return b, jsonError("batch", err)
 		}
 		if len(b.Messages) == maxMessages {
-			return nil, errorf(CodeTooManyMessages, "batch", "has more than %d messages", maxMessages)
+			return b, errorf(CodeTooManyMessages, "batch", "has more than %d messages", maxMessages)
 		}
 		end := int(n.dec.InputOffset())
 		b.Messages = append(b.Messages, batch[end-len(v):end])

@@ -61,14 +61,32 @@ var batchCases = []batchCase{
 	{name: "batch sentAt a number", body: `{"batch":[],"sentAt":1709294400000}`, max: 10, code: CodeInvalidType, field: "sentAt"},
 }
 
+func TestDecodeBatchKeepsWriteKeyOnError(t *testing.T) {
+	for _, body := range []string{
+		`{"writeKey":"wk_1"}`,
+		`{"batch":{},"writeKey":"wk_1"}`,
+		`{"batch":[],"context":1,"writeKey":"wk_1"}`,
+		`{"sentAt":"now","batch":[],"writeKey":"wk_1"}`,
+		`{"writeKey":"wk_1","batch":[{},{},{}]}`,
+	} {
+		b, err := newTestNormalizer().DecodeBatch([]byte(body), 2)
+		if err == nil || b == nil || b.WriteKey != "wk_1" {
+			t.Errorf("DecodeBatch(%s) = %+v, %v; want an error and the writeKey", body, b, err)
+		}
+	}
+}
+
 func TestDecodeBatch(t *testing.T) {
 	for _, tc := range batchCases {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := newTestNormalizer().DecodeBatch([]byte(tc.body), tc.max)
 			if tc.code != "" {
 				se := asError(t, err, tc.code, tc.field)
-				if b != nil {
-					t.Errorf("got a Batch with the error: %+v", b)
+				// A Batch comes with the error only when the body is an
+				// object, so that its writeKey can still authenticate it.
+				isObject := strings.HasPrefix(strings.TrimSpace(tc.body), "{") && se.Code != CodeInvalidJSON
+				if (b != nil) != isObject {
+					t.Errorf("Batch = %+v with error %v; want one only for an object body", b, err)
 				}
 				if tc.code == CodeInvalidType && tc.field == "" && !strings.Contains(se.Message, "batch") {
 					t.Errorf("message %q does not say a batch is expected", se.Message)

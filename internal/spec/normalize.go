@@ -42,10 +42,10 @@ type Normalizer struct {
 
 	// in is a bytes.Buffer because jsontext reads one in place, so
 	// values alias the input instead of a copy of it.
-	in  bytes.Buffer
+	in bytes.Buffer
 	// members is reused from message to message.
 	members []member
-	dec *jsontext.Decoder
+	dec     *jsontext.Decoder
 }
 
 // NewNormalizer returns a Normalizer that generates message ids with newID.
