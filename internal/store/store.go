@@ -83,6 +83,7 @@ type Credentials interface {
 type Store interface {
 	Log
 	Credentials
+	Profiles
 	// Ping reports whether the store can serve reads and writes.
 	Ping(ctx context.Context) error
 	// Close flushes pending appends and releases the store.

@@ -28,6 +28,8 @@ const maxTxEvents = 20000
 type Store struct {
 	w      *sql.DB // one connection: SQLite has one writer
 	r      *sql.DB
+	pw     *sql.DB // profiles.db, written by the profile processor only
+	pr     *sql.DB
 	opts   store.Options
 	commit *groupcommit.Committer
 	lock   *os.File // held while open: one server per data directory
@@ -47,28 +49,34 @@ func Open(ctx context.Context, dir string, opts store.Options, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, "roster.db")
-	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", "FULL")
-	q.Set("_busy_timeout", "10000")
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
-	w, err := sql.Open("sqlite3", dsn)
+	// The log is fsync'd at every commit; profiles are derived from it and
+	// rebuilt from their cursor, so losing their last commits to a power
+	// cut costs only reprocessing.
+	w, r, err := openDB(filepath.Join(dir, "roster.db"), "FULL")
 	if err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("sqlite: open: %w", err)
-	}
-	w.SetMaxOpenConns(1)
-	w.SetConnMaxIdleTime(0)
-	w.SetConnMaxLifetime(0)
-	opts = opts.WithDefaults()
-	fail := func(err error) (*Store, error) {
-		w.Close()
 		lock.Close()
 		return nil, err
 	}
-	if err := migrate(ctx, w); err != nil {
+	pw, pr, err := openDB(filepath.Join(dir, "profiles.db"), "NORMAL")
+	if err != nil {
+		w.Close()
+		r.Close()
+		lock.Close()
+		return nil, err
+	}
+	opts = opts.WithDefaults()
+	fail := func(err error) (*Store, error) {
+		w.Close()
+		r.Close()
+		pw.Close()
+		pr.Close()
+		lock.Close()
+		return nil, err
+	}
+	if err := migrate(ctx, w, migrations); err != nil {
+		return fail(err)
+	}
+	if err := migrate(ctx, pw, profileMigrations); err != nil {
 		return fail(err)
 	}
 	seen, err := loadSeen(ctx, w, opts.Now().Add(-opts.DedupWindow))
@@ -76,20 +84,38 @@ func Open(ctx context.Context, dir string, opts store.Options, log *slog.Logger)
 		return fail(err)
 	}
 	log.Debug("dedup keys loaded", "keys", seen.len())
-	r, err := sql.Open("sqlite3", dsn)
-	if err != nil {
-		return fail(fmt.Errorf("sqlite: open: %w", err))
-	}
-	r.SetMaxOpenConns(8)
-	s := &Store{w: w, r: r, opts: opts, lock: lock, seen: seen}
+	s := &Store{w: w, r: r, pw: pw, pr: pr, opts: opts, lock: lock, seen: seen}
 	s.commit = groupcommit.New(s.write, maxTxEvents)
 	return s, nil
 }
 
-// Close flushes pending appends and closes the database.
+// openDB opens a database file as one writer connection and a pool of
+// readers (WAL lets them read while the writer writes).
+func openDB(path, synchronous string) (w, r *sql.DB, err error) {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", synchronous)
+	q.Set("_busy_timeout", "10000")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	if w, err = sql.Open("sqlite3", dsn); err != nil {
+		return nil, nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	if r, err = sql.Open("sqlite3", dsn); err != nil {
+		w.Close()
+		return nil, nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	return w, r, nil
+}
+
+// Close flushes pending appends and closes the databases.
 func (s *Store) Close() error {
 	s.commit.Close()
-	return errors.Join(s.w.Close(), s.r.Close(), s.lock.Close())
+	return errors.Join(s.w.Close(), s.r.Close(), s.pw.Close(), s.pr.Close(), s.lock.Close())
 }
 
 // Ping checks that the database answers.
