@@ -20,6 +20,7 @@ import (
 	"roster/internal/auth"
 	"roster/internal/config"
 	"roster/internal/ingest"
+	"roster/internal/pipeline"
 	"roster/internal/store"
 	"roster/internal/store/sqlite"
 )
@@ -41,9 +42,10 @@ type Options struct {
 
 // Server is a running Roster.
 type Server struct {
-	store   store.Store
-	handler http.Handler
-	log     *slog.Logger
+	store     store.Store
+	handler   http.Handler
+	processor *pipeline.Processor
+	log       *slog.Logger
 }
 
 // New opens the store and builds the routes. An unset Logger is
@@ -56,10 +58,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.DatabaseURL != "" {
-		return nil, fmt.Errorf("--database-url: the PostgreSQL backend is not available yet; leave it empty to use the embedded store in %s", opts.DataDir)
-	}
-	st, err := sqlite.Open(ctx, opts.DataDir, store.Options{DedupWindow: time.Duration(cfg.DedupWindow)}, opts.Logger)
+	st, err := openStore(ctx, opts, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +89,36 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		}
 		writeStatus(w, http.StatusOK, "ready", "")
 	})
-	return &Server{store: st, handler: mux, log: opts.Logger}, nil
+	return &Server{store: st, handler: mux, processor: pipeline.NewProcessor(st, st, opts.Logger), log: opts.Logger}, nil
+}
+
+func openStore(ctx context.Context, opts Options, cfg *config.Config) (store.Store, error) {
+	if opts.DatabaseURL != "" {
+		return nil, fmt.Errorf("--database-url: the PostgreSQL backend is not available yet; leave it empty to use the embedded store in %s", opts.DataDir)
+	}
+	return sqlite.Open(ctx, opts.DataDir, store.Options{DedupWindow: time.Duration(cfg.DedupWindow)}, opts.Logger)
+}
+
+// Rebuild throws away all profile state and applies the whole log again,
+// which must give the state that incremental processing gave. The server
+// must not be running on the same data (the store refuses a second user).
+func Rebuild(ctx context.Context, opts Options) (int, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	cfg, err := config.Load(opts.ConfigPath)
+	if err != nil {
+		return 0, err
+	}
+	st, err := openStore(ctx, opts, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	if err := st.ResetProfiles(ctx); err != nil {
+		return 0, err
+	}
+	return pipeline.NewProcessor(st, st, opts.Logger).CatchUp(ctx)
 }
 
 func writeStatus(w http.ResponseWriter, code int, status, reason string) {
@@ -117,10 +145,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	pctx, stopProcessing := context.WithCancel(context.Background())
+	processed := make(chan struct{})
+	go func() {
+		defer close(processed)
+		s.processor.Run(pctx)
+	}()
+	stop := func() {
+		stopProcessing()
+		<-processed
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		stop()
 		s.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
@@ -129,6 +168,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	stop()
 	if cerr := s.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}

@@ -10,6 +10,10 @@ import (
 // ErrNotFound is returned when a profile, group or identity does not exist.
 var ErrNotFound = errors.New("store: not found")
 
+// ErrInvalid is returned for a query the caller got wrong (an unknown sort,
+// a cursor that is not one): a 400, not a 500.
+var ErrInvalid = errors.New("invalid query")
+
 // Identity types, named as the Profile API names them.
 const (
 	IDUserID      = "user_id"
@@ -124,7 +128,8 @@ type GroupQuery struct {
 	// Text matches a substring of the group id or its name trait,
 	// case-insensitively.
 	Text string
-	// Traits must all match: folded trait key → JSON value.
+	// Traits must all match: folded trait key → JSON value, compared as
+	// JSON text (1000 does not match 1e3).
 	Traits map[string]json.RawMessage
 	// Sort is one of "id", "name", "first_seen", "last_seen", optionally
 	// prefixed with "-" for descending. Empty means "id".
@@ -134,8 +139,15 @@ type GroupQuery struct {
 	Limit int
 }
 
+// Collections of profiles, named as the Profile API names them.
+const (
+	Users    = "users"
+	Accounts = "accounts"
+)
+
 // Profiles holds account and user profiles, memberships and trait history,
-// all derived from the log.
+// all derived from the log. A limit of 0 or less means 100. Reads of one
+// profile return ErrNotFound when the profile does not exist.
 type Profiles interface {
 	// Cursor returns the log position the named processor has applied.
 	Cursor(ctx context.Context, name string) (int64, error)
@@ -153,6 +165,8 @@ type Profiles interface {
 	GroupMembers(ctx context.Context, workspace, groupID, afterUser string, limit int) ([]Membership, error)
 	// TraitHistory returns a group's trait changes newest first, those with
 	// Seq < before (0: from the newest); key, when set, selects one trait.
+	// A page holds every change of the last event it reaches, so it may be
+	// longer than limit.
 	TraitHistory(ctx context.Context, workspace, groupID, key string, before int64, limit int) ([]TraitChange, error)
 	// ListGroups returns a page of groups and the cursor of the next page
 	// ("" on the last one).

@@ -1,13 +1,246 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 
 	"roster/internal/store"
 )
 
-func (s *Store) Cursor(ctx context.Context, name string) (int64, error) { return 0, errTODO }
-func (s *Store) ApplyProfiles(ctx context.Context, updates []store.ProfileUpdate, upTo int64) error {
-	return errTODO
+// Profile processing runs in profiles.db's single writer: one transaction
+// per batch of updates, with the cursor, so a crash applies all or none.
+// Every rule is written so that re-applying, or applying in another order,
+// ends in the same state where the spec asks for it: trait values and
+// first/last seen are decided by (timestamp, seq), not arrival.
+
+// Cursor implements store.Profiles.
+func (s *Store) Cursor(ctx context.Context, name string) (int64, error) {
+	var seq int64
+	err := s.pr.QueryRowContext(ctx, "SELECT seq FROM cursors WHERE name = ?", name).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: read cursor %s: %w", name, err)
+	}
+	return seq, nil
 }
-func (s *Store) ResetProfiles(ctx context.Context) error { return errTODO }
+
+// ApplyProfiles implements store.Profiles.
+func (s *Store) ApplyProfiles(ctx context.Context, updates []store.ProfileUpdate, upTo int64) error {
+	tx, err := s.pw.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin profiles: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	a := &applier{ctx: ctx, tx: tx}
+	for i := range updates {
+		if err := a.apply(&updates[i]); err != nil {
+			return fmt.Errorf("sqlite: apply event %d: %w", updates[i].Seq, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx,
+		"INSERT INTO cursors(name, seq) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+		store.ProfileCursor, upTo); err != nil {
+		return fmt.Errorf("sqlite: move cursor: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit profiles: %w", err)
+	}
+	return nil
+}
+
+// ResetProfiles implements store.Profiles.
+func (s *Store) ResetProfiles(ctx context.Context) error {
+	tx, err := s.pw.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin reset: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck
+	for _, t := range profileTables {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
+			return fmt.Errorf("sqlite: reset %s: %w", t, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit reset: %w", err)
+	}
+	return nil
+}
+
+type applier struct {
+	ctx context.Context
+	tx  *sql.Tx
+}
+
+func (a *applier) exec(query string, args ...any) error {
+	_, err := a.tx.ExecContext(a.ctx, query, args...)
+	return err
+}
+
+// owner names a table of traits or activity and the column that says whose.
+type owner struct{ traits, activity, column string }
+
+var (
+	groupOwner = owner{traits: "group_traits", activity: "groups", column: "group_id"}
+	userOwner  = owner{traits: "user_traits", activity: "users", column: "user_key"}
+)
+
+func (a *applier) apply(u *store.ProfileUpdate) error {
+	key, err := a.resolve(u)
+	if err != nil {
+		return err
+	}
+	act := activityOf(u)
+	if key != "" {
+		if err := a.touch(userOwner, u.Workspace, key, act); err != nil {
+			return err
+		}
+		if err := a.event(store.Users, u.Workspace, key, u.Seq); err != nil {
+			return err
+		}
+		if u.Type == "identify" {
+			for _, t := range u.Traits {
+				if _, _, err := a.setTrait(userOwner, u.Workspace, key, traitOf(t, u)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if u.GroupID == "" {
+		return nil
+	}
+	if err := a.touch(groupOwner, u.Workspace, u.GroupID, act); err != nil {
+		return err
+	}
+	if err := a.event(store.Accounts, u.Workspace, u.GroupID, u.Seq); err != nil {
+		return err
+	}
+	if u.Type != "group" {
+		return nil // context.groupId attributes activity, it is no membership
+	}
+	for _, t := range u.Traits {
+		if err := a.setGroupTrait(u, traitOf(t, u)); err != nil {
+			return err
+		}
+	}
+	if key == "" {
+		return nil
+	}
+	ts := u.Timestamp.UnixMilli()
+	return a.exec(`INSERT INTO memberships(workspace, group_id, user_key, first_seen, last_seen) VALUES (?,?,?,?,?)
+		ON CONFLICT DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)`,
+		u.Workspace, u.GroupID, key, ts, ts)
+}
+
+// setGroupTrait writes a group trait and, when the value changed, its
+// history; the name trait is also kept on the group for search and sort.
+func (a *applier) setGroupTrait(u *store.ProfileUpdate, t store.Trait) error {
+	changed, old, err := a.setTrait(groupOwner, u.Workspace, u.GroupID, t)
+	if err != nil || !changed {
+		return err
+	}
+	var oldValue any
+	if old != nil {
+		oldValue = string(old)
+	}
+	if err := a.exec(`INSERT OR REPLACE INTO trait_history(workspace, group_id, seq, key, name, old_value, new_value, message_id, ts)
+		VALUES (?,?,?,?,?,?,?,?,?)`,
+		u.Workspace, u.GroupID, t.Seq, t.Key, t.Name, oldValue, string(t.Value), t.MessageID, t.UpdatedAt.UnixMilli()); err != nil {
+		return err
+	}
+	if t.Key == "name" {
+		var name string
+		json.Unmarshal(t.Value, &name) //nolint:errcheck // a name that is not a string sorts as ""
+		return a.exec("UPDATE groups SET name = ? WHERE workspace = ? AND group_id = ?", strings.ToLower(name), u.Workspace, u.GroupID)
+	}
+	return nil
+}
+
+func traitOf(t store.TraitValue, u *store.ProfileUpdate) store.Trait {
+	return store.Trait{Key: t.Key, Name: t.Name, Value: t.Value, UpdatedAt: u.Timestamp, Seq: u.Seq, Source: u.Source, MessageID: u.MessageID}
+}
+
+// setTrait is per-trait last-writer-wins by (timestamp, seq): an older
+// write, or the same one again, changes nothing. It reports whether the
+// value changed and what it was.
+func (a *applier) setTrait(o owner, workspace, who string, t store.Trait) (changed bool, old json.RawMessage, err error) {
+	var (
+		value   string
+		ts, seq int64
+	)
+	err = a.tx.QueryRowContext(a.ctx,
+		"SELECT value, ts, seq FROM "+o.traits+" WHERE workspace = ? AND "+o.column+" = ? AND key = ?",
+		workspace, who, t.Key).Scan(&value, &ts, &seq)
+	found := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, nil, err
+	}
+	if found && !later(t.UpdatedAt.UnixMilli(), t.Seq, ts, seq) {
+		return false, nil, nil
+	}
+	err = a.exec("INSERT OR REPLACE INTO "+o.traits+"(workspace, "+o.column+", key, name, value, ts, seq, source, message_id) VALUES (?,?,?,?,?,?,?,?,?)",
+		workspace, who, t.Key, t.Name, string(t.Value), t.UpdatedAt.UnixMilli(), t.Seq, t.Source, t.MessageID)
+	if err != nil {
+		return false, nil, err
+	}
+	if !found {
+		return true, nil, nil
+	}
+	return !bytes.Equal([]byte(value), t.Value), json.RawMessage(value), nil
+}
+
+func later(ts, seq, thanTS, thanSeq int64) bool {
+	return ts > thanTS || (ts == thanTS && seq > thanSeq)
+}
+
+// activity is when a profile was first and last seen: the earliest and the
+// latest event by (timestamp, seq), whatever order they arrive in.
+type activity struct {
+	firstSeen, firstSeq int64
+	firstMsg, firstSrc  string
+	lastSeen, lastSeq   int64
+	lastMsg, lastSrc    string
+}
+
+func activityOf(u *store.ProfileUpdate) activity {
+	ts := u.Timestamp.UnixMilli()
+	return activity{ts, u.Seq, u.MessageID, u.Source, ts, u.Seq, u.MessageID, u.Source}
+}
+
+func (a *applier) touch(o owner, workspace, who string, act activity) error {
+	var cur activity
+	err := a.tx.QueryRowContext(a.ctx,
+		"SELECT first_seen, first_seq, first_message_id, first_source, last_seen, last_seq, last_message_id, last_source FROM "+
+			o.activity+" WHERE workspace = ? AND "+o.column+" = ?", workspace, who).
+		Scan(&cur.firstSeen, &cur.firstSeq, &cur.firstMsg, &cur.firstSrc, &cur.lastSeen, &cur.lastSeq, &cur.lastMsg, &cur.lastSrc)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return a.exec("INSERT INTO "+o.activity+"(workspace, "+o.column+
+			", first_seen, first_seq, first_message_id, first_source, last_seen, last_seq, last_message_id, last_source) VALUES (?,?,?,?,?,?,?,?,?,?)",
+			workspace, who, act.firstSeen, act.firstSeq, act.firstMsg, act.firstSrc, act.lastSeen, act.lastSeq, act.lastMsg, act.lastSrc)
+	case err != nil:
+		return err
+	}
+	next := cur
+	if later(cur.firstSeen, cur.firstSeq, act.firstSeen, act.firstSeq) {
+		next.firstSeen, next.firstSeq, next.firstMsg, next.firstSrc = act.firstSeen, act.firstSeq, act.firstMsg, act.firstSrc
+	}
+	if later(act.lastSeen, act.lastSeq, cur.lastSeen, cur.lastSeq) {
+		next.lastSeen, next.lastSeq, next.lastMsg, next.lastSrc = act.lastSeen, act.lastSeq, act.lastMsg, act.lastSrc
+	}
+	if next == cur {
+		return nil
+	}
+	return a.exec("UPDATE "+o.activity+" SET first_seen = ?, first_seq = ?, first_message_id = ?, first_source = ?, last_seen = ?, last_seq = ?, last_message_id = ?, last_source = ? WHERE workspace = ? AND "+o.column+" = ?",
+		next.firstSeen, next.firstSeq, next.firstMsg, next.firstSrc, next.lastSeen, next.lastSeq, next.lastMsg, next.lastSrc, workspace, who)
+}
+
+func (a *applier) event(collection, workspace, key string, seq int64) error {
+	return a.exec("INSERT OR IGNORE INTO profile_events(workspace, collection, profile_key, seq) VALUES (?,?,?,?)", workspace, collection, key, seq)
+}

@@ -24,6 +24,10 @@ var profileMigrations = []string{
 		name             TEXT    NOT NULL DEFAULT '', -- the name trait, lower-cased, for search and sort
 		PRIMARY KEY (workspace, group_id)
 	) WITHOUT ROWID;
+	-- ListGroups pages in these orders without sorting the workspace.
+	CREATE INDEX groups_name ON groups (workspace, name, group_id);
+	CREATE INDEX groups_first_seen ON groups (workspace, first_seen, group_id);
+	CREATE INDEX groups_last_seen ON groups (workspace, last_seen, group_id);
 	CREATE TABLE group_traits (
 		workspace  TEXT    NOT NULL,
 		group_id   TEXT    NOT NULL,

@@ -97,6 +97,9 @@ func openDB(path, synchronous string) (w, r *sql.DB, err error) {
 	q.Set("_synchronous", synchronous)
 	q.Set("_busy_timeout", "10000")
 	q.Set("_txlock", "immediate")
+	// Processing and ingestion repeat a few statements; re-preparing them
+	// was a third of the profile processor's time.
+	q.Set("_stmt_cache_size", "64")
 	dsn := "file:" + path + "?" + q.Encode()
 	if w, err = sql.Open("sqlite3", dsn); err != nil {
 		return nil, nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -205,6 +208,9 @@ func insertQuarantined(ctx context.Context, tx *sql.Tx, qs []store.Quarantined) 
 	return nil
 }
 
+// timeMillis reads a stored time: Unix milliseconds, shown in UTC.
+func timeMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
 const eventColumns = "seq, workspace, source, message_id, type, received_at, timestamp, warnings, body"
 
 // Read implements store.Log.
@@ -240,8 +246,8 @@ func scanEvents(rows *sql.Rows) ([]store.Event, error) {
 		if err := rows.Scan(&e.Seq, &e.Workspace, &e.Source, &e.MessageID, &e.Type, &received, &ts, &warnings, &e.Body); err != nil {
 			return nil, fmt.Errorf("sqlite: scan event: %w", err)
 		}
-		e.ReceivedAt = time.UnixMilli(received).UTC()
-		e.Timestamp = time.UnixMilli(ts).UTC()
+		e.ReceivedAt = timeMillis(received)
+		e.Timestamp = timeMillis(ts)
 		if warnings.Valid {
 			if err := json.Unmarshal([]byte(warnings.String), &e.Warnings); err != nil {
 				return nil, fmt.Errorf("sqlite: decode warnings of event %d: %w", e.Seq, err)
@@ -276,7 +282,7 @@ func (s *Store) RecentQuarantined(ctx context.Context, workspace string, before 
 		if err := rows.Scan(&q.ID, &q.Workspace, &q.Source, &received, &q.MessageID, &q.Code, &q.Reason, &q.Raw); err != nil {
 			return nil, fmt.Errorf("sqlite: scan quarantined: %w", err)
 		}
-		q.ReceivedAt = time.UnixMilli(received).UTC()
+		q.ReceivedAt = timeMillis(received)
 		out = append(out, q)
 	}
 	if err := rows.Err(); err != nil {

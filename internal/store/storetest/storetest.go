@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("RecentEventsPaging", func(t *testing.T) { testRecentEventsPaging(t, open) })
 	t.Run("Quarantine", func(t *testing.T) { testQuarantine(t, open) })
 	t.Run("Credentials", func(t *testing.T) { testCredentials(t, open) })
+	t.Run("Profiles", func(t *testing.T) { runProfiles(t, open) })
 }
 
 // Event makes a test event.
@@ -279,3 +282,5 @@ func testCredentials(t *testing.T, open Opener) {
 		t.Errorf("Ping: %v", err)
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -1,0 +1,105 @@
+// Package pipeline runs the processors that derive state from the log: each
+// keeps a cursor next to the state it writes, so that a crash, a restart or
+// a rebuild from the start yields the same state.
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"roster/internal/profile"
+	"roster/internal/store"
+)
+
+// Log is what processors read.
+type Log interface {
+	Read(ctx context.Context, after int64, limit int) ([]store.Event, error)
+}
+
+// ProfileStore is where the profile processor writes.
+type ProfileStore interface {
+	Cursor(ctx context.Context, name string) (int64, error)
+	ApplyProfiles(ctx context.Context, updates []store.ProfileUpdate, upTo int64) error
+}
+
+// Processor applies the log to profiles.
+type Processor struct {
+	log      Log
+	profiles ProfileStore
+	logger   *slog.Logger
+	// Batch is how many events one transaction applies.
+	Batch int
+	// Idle is how long to wait for new events when caught up; it bounds
+	// the lag from commit to visible profile.
+	Idle time.Duration
+}
+
+// NewProcessor returns a profile processor.
+func NewProcessor(log Log, profiles ProfileStore, logger *slog.Logger) *Processor {
+	return &Processor{log: log, profiles: profiles, logger: logger, Batch: 1000, Idle: 50 * time.Millisecond}
+}
+
+// Run applies the log until ctx ends. A failing step is retried after a
+// pause: the cursor only moves with a successful commit, so nothing is
+// skipped.
+func (p *Processor) Run(ctx context.Context) {
+	backoff := p.Idle
+	for ctx.Err() == nil {
+		n, err := p.Step(ctx)
+		wait := time.Duration(0)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			p.logger.Error("profile processing failed; retrying", "err", err, "retry_in", backoff)
+			wait, backoff = backoff, min(backoff*2, 5*time.Second)
+		case err == nil:
+			backoff = p.Idle
+			if n < p.Batch {
+				wait = p.Idle
+			}
+		}
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
+	}
+}
+
+// Step applies the next batch of events and says how many it read.
+func (p *Processor) Step(ctx context.Context) (int, error) {
+	cursor, err := p.profiles.Cursor(ctx, store.ProfileCursor)
+	if err != nil {
+		return 0, err
+	}
+	events, err := p.log.Read(ctx, cursor, p.Batch)
+	if err != nil || len(events) == 0 {
+		return 0, err
+	}
+	updates := make([]store.ProfileUpdate, 0, len(events))
+	for _, e := range events {
+		u, err := profile.FromEvent(e)
+		if err != nil {
+			// Ingestion validated it, so this is a bug; the event stays in
+			// the log and a rebuild after the fix applies it.
+			p.logger.Error("event not applied to profiles", "seq", e.Seq, "err", err)
+			continue
+		}
+		updates = append(updates, u)
+	}
+	return len(events), p.profiles.ApplyProfiles(ctx, updates, events[len(events)-1].Seq)
+}
+
+// CatchUp applies everything in the log now and returns how many events it
+// read.
+func (p *Processor) CatchUp(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := p.Step(ctx)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
