@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -104,9 +103,13 @@ func (a *applier) apply(u *store.ProfileUpdate) error {
 		if err := a.event(store.Users, u.Workspace, key, u.Seq); err != nil {
 			return err
 		}
-		if u.Type == "identify" {
+		if u.Type == "identify" && len(u.Traits) > 0 {
+			cur, err := a.traits(userOwner, u.Workspace, key)
+			if err != nil {
+				return err
+			}
 			for _, t := range u.Traits {
-				if _, _, err := a.setTrait(userOwner, u.Workspace, key, traitOf(t, u)); err != nil {
+				if _, _, err := a.setTrait(userOwner, u.Workspace, key, cur, traitOf(t, u)); err != nil {
 					return err
 				}
 			}
@@ -124,9 +127,15 @@ func (a *applier) apply(u *store.ProfileUpdate) error {
 	if u.Type != "group" {
 		return nil // context.groupId attributes activity, it is no membership
 	}
-	for _, t := range u.Traits {
-		if err := a.setGroupTrait(u, traitOf(t, u)); err != nil {
+	if len(u.Traits) > 0 {
+		cur, err := a.traits(groupOwner, u.Workspace, u.GroupID)
+		if err != nil {
 			return err
+		}
+		for _, t := range u.Traits {
+			if err := a.setGroupTrait(u, cur, traitOf(t, u)); err != nil {
+				return err
+			}
 		}
 	}
 	if key == "" {
@@ -140,8 +149,8 @@ func (a *applier) apply(u *store.ProfileUpdate) error {
 
 // setGroupTrait writes a group trait and, when the value changed, its
 // history; the name trait is also kept on the group for search and sort.
-func (a *applier) setGroupTrait(u *store.ProfileUpdate, t store.Trait) error {
-	changed, old, err := a.setTrait(groupOwner, u.Workspace, u.GroupID, t)
+func (a *applier) setGroupTrait(u *store.ProfileUpdate, cur map[string]version, t store.Trait) error {
+	changed, old, err := a.setTrait(groupOwner, u.Workspace, u.GroupID, cur, t)
 	if err != nil || !changed {
 		return err
 	}
@@ -166,33 +175,53 @@ func traitOf(t store.TraitValue, u *store.ProfileUpdate) store.Trait {
 	return store.Trait{Key: t.Key, Name: t.Name, Value: t.Value, UpdatedAt: u.Timestamp, Seq: u.Seq, Source: u.Source, MessageID: u.MessageID}
 }
 
-// setTrait is per-trait last-writer-wins by (timestamp, seq): an older
-// write, or the same one again, changes nothing. It reports whether the
-// value changed and what it was.
-func (a *applier) setTrait(o owner, workspace, who string, t store.Trait) (changed bool, old json.RawMessage, err error) {
-	var (
-		value   string
-		ts, seq int64
-	)
-	err = a.tx.QueryRowContext(a.ctx,
-		"SELECT value, ts, seq FROM "+o.traits+" WHERE workspace = ? AND "+o.column+" = ? AND key = ?",
-		workspace, who, t.Key).Scan(&value, &ts, &seq)
-	found := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, nil, err
+// version is the stored value of a trait and the write that set it.
+type version struct {
+	value   string
+	ts, seq int64
+}
+
+// traits loads the current versions of a profile's traits: one query per
+// event instead of one per trait.
+func (a *applier) traits(o owner, workspace, who string) (map[string]version, error) {
+	rows, err := a.tx.QueryContext(a.ctx, "SELECT key, value, ts, seq FROM "+o.traits+" WHERE workspace = ? AND "+o.column+" = ?", workspace, who)
+	if err != nil {
+		return nil, err
 	}
-	if found && !later(t.UpdatedAt.UnixMilli(), t.Seq, ts, seq) {
+	defer rows.Close()
+	cur := map[string]version{}
+	for rows.Next() {
+		var (
+			key string
+			v   version
+		)
+		if err := rows.Scan(&key, &v.value, &v.ts, &v.seq); err != nil {
+			return nil, err
+		}
+		cur[key] = v
+	}
+	return cur, rows.Err()
+}
+
+// setTrait is per-trait last-writer-wins by (timestamp, seq): an older
+// write, or the same one again, changes nothing. It keeps cur up to date
+// and reports whether the value changed and what it was.
+func (a *applier) setTrait(o owner, workspace, who string, cur map[string]version, t store.Trait) (changed bool, old json.RawMessage, err error) {
+	ts := t.UpdatedAt.UnixMilli()
+	prev, found := cur[t.Key]
+	if found && !later(ts, t.Seq, prev.ts, prev.seq) {
 		return false, nil, nil
 	}
 	err = a.exec("INSERT OR REPLACE INTO "+o.traits+"(workspace, "+o.column+", key, name, value, ts, seq, source, message_id) VALUES (?,?,?,?,?,?,?,?,?)",
-		workspace, who, t.Key, t.Name, string(t.Value), t.UpdatedAt.UnixMilli(), t.Seq, t.Source, t.MessageID)
+		workspace, who, t.Key, t.Name, string(t.Value), ts, t.Seq, t.Source, t.MessageID)
 	if err != nil {
 		return false, nil, err
 	}
+	cur[t.Key] = version{string(t.Value), ts, t.Seq}
 	if !found {
 		return true, nil, nil
 	}
-	return !bytes.Equal([]byte(value), t.Value), json.RawMessage(value), nil
+	return prev.value != string(t.Value), json.RawMessage(prev.value), nil
 }
 
 func later(ts, seq, thanTS, thanSeq int64) bool {
@@ -213,32 +242,24 @@ func activityOf(u *store.ProfileUpdate) activity {
 	return activity{ts, u.Seq, u.MessageID, u.Source, ts, u.Seq, u.MessageID, u.Source}
 }
 
+// touch records an event's time on a profile in one statement: SET
+// expressions all see the row as it was, so each column picks its side
+// with the same comparison.
 func (a *applier) touch(o owner, workspace, who string, act activity) error {
-	var cur activity
-	err := a.tx.QueryRowContext(a.ctx,
-		"SELECT first_seen, first_seq, first_message_id, first_source, last_seen, last_seq, last_message_id, last_source FROM "+
-			o.activity+" WHERE workspace = ? AND "+o.column+" = ?", workspace, who).
-		Scan(&cur.firstSeen, &cur.firstSeq, &cur.firstMsg, &cur.firstSrc, &cur.lastSeen, &cur.lastSeq, &cur.lastMsg, &cur.lastSrc)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return a.exec("INSERT INTO "+o.activity+"(workspace, "+o.column+
-			", first_seen, first_seq, first_message_id, first_source, last_seen, last_seq, last_message_id, last_source) VALUES (?,?,?,?,?,?,?,?,?,?)",
-			workspace, who, act.firstSeen, act.firstSeq, act.firstMsg, act.firstSrc, act.lastSeen, act.lastSeq, act.lastMsg, act.lastSrc)
-	case err != nil:
-		return err
+	const earlier = "(excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.first_seq < first_seq))"
+	const later = "(excluded.last_seen > last_seen OR (excluded.last_seen = last_seen AND excluded.last_seq > last_seq))"
+	pick := func(cond, col string) string {
+		return col + " = CASE WHEN " + cond + " THEN excluded." + col + " ELSE " + col + " END"
 	}
-	next := cur
-	if later(cur.firstSeen, cur.firstSeq, act.firstSeen, act.firstSeq) {
-		next.firstSeen, next.firstSeq, next.firstMsg, next.firstSrc = act.firstSeen, act.firstSeq, act.firstMsg, act.firstSrc
-	}
-	if later(act.lastSeen, act.lastSeq, cur.lastSeen, cur.lastSeq) {
-		next.lastSeen, next.lastSeq, next.lastMsg, next.lastSrc = act.lastSeen, act.lastSeq, act.lastMsg, act.lastSrc
-	}
-	if next == cur {
-		return nil
-	}
-	return a.exec("UPDATE "+o.activity+" SET first_seen = ?, first_seq = ?, first_message_id = ?, first_source = ?, last_seen = ?, last_seq = ?, last_message_id = ?, last_source = ? WHERE workspace = ? AND "+o.column+" = ?",
-		next.firstSeen, next.firstSeq, next.firstMsg, next.firstSrc, next.lastSeen, next.lastSeq, next.lastMsg, next.lastSrc, workspace, who)
+	return a.exec("INSERT INTO "+o.activity+"(workspace, "+o.column+
+		", first_seen, first_seq, first_message_id, first_source, last_seen, last_seq, last_message_id, last_source) VALUES (?,?,?,?,?,?,?,?,?,?)"+
+		" ON CONFLICT DO UPDATE SET "+strings.Join([]string{
+		// The seen columns go last: SET sees the old row, but keep the
+		// order obvious to a reader anyway.
+		pick(earlier, "first_message_id"), pick(earlier, "first_source"), pick(earlier, "first_seq"), pick(earlier, "first_seen"),
+		pick(later, "last_message_id"), pick(later, "last_source"), pick(later, "last_seq"), pick(later, "last_seen"),
+	}, ", "),
+		workspace, who, act.firstSeen, act.firstSeq, act.firstMsg, act.firstSrc, act.lastSeen, act.lastSeq, act.lastMsg, act.lastSrc)
 }
 
 func (a *applier) event(collection, workspace, key string, seq int64) error {

@@ -158,8 +158,12 @@ func (a *applier) merge(workspace, from, to string) error {
 	if err := rows.Close(); err != nil {
 		return err
 	}
+	cur, err := a.traits(userOwner, workspace, to)
+	if err != nil {
+		return err
+	}
 	for _, t := range traits {
-		if _, _, err := a.setTrait(userOwner, workspace, to, t); err != nil {
+		if _, _, err := a.setTrait(userOwner, workspace, to, cur, t); err != nil {
 			return err
 		}
 	}
