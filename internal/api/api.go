@@ -1,5 +1,6 @@
 // Package api is Roster's read API: what arrived (events and quarantine),
-// authorized by access tokens of the workspace being read.
+// the profiles built from it (Segment Profile API routes and Roster's own
+// group routes), authorized by access tokens of the workspace being read.
 package api
 
 import (
@@ -13,10 +14,32 @@ import (
 	"roster/internal/store"
 )
 
-// Log is what the read API reads.
+// Reader is everything the read API reads. Every store.Store is one.
+type Reader interface {
+	Log
+	Profiles
+}
+
+// Log is the part of the event log the read API lists.
 type Log interface {
 	RecentEvents(ctx context.Context, workspace string, before int64, limit int) ([]store.Event, error)
 	RecentQuarantined(ctx context.Context, workspace string, before int64, limit int) ([]store.Quarantined, error)
+}
+
+// Profiles is the read half of store.Profiles: the API never applies
+// events or moves cursors.
+type Profiles interface {
+	Group(ctx context.Context, workspace, groupID string) (store.Group, error)
+	GroupTraits(ctx context.Context, workspace, groupID string) ([]store.Trait, error)
+	GroupMembers(ctx context.Context, workspace, groupID, afterUser string, limit int) ([]store.Membership, error)
+	TraitHistory(ctx context.Context, workspace, groupID, key string, before int64, limit int) ([]store.TraitChange, error)
+	ListGroups(ctx context.Context, workspace string, q store.GroupQuery) ([]store.Group, string, error)
+	ResolveUser(ctx context.Context, workspace, idType, id string) (string, error)
+	User(ctx context.Context, workspace, key string) (store.User, error)
+	UserTraits(ctx context.Context, workspace, key string) ([]store.Trait, error)
+	ExternalIDs(ctx context.Context, workspace, key string) ([]store.ExternalID, error)
+	UserGroups(ctx context.Context, workspace, key string) ([]store.Membership, error)
+	ProfileEvents(ctx context.Context, workspace, collection, key string, before int64, limit int) ([]store.Event, error)
 }
 
 // Tokens resolves access tokens.
@@ -26,12 +49,12 @@ type Tokens interface {
 
 // Handler serves the read routes.
 type Handler struct {
-	log    Log
+	read   Reader
 	tokens Tokens
 }
 
 // New returns a Handler.
-func New(log Log, tokens Tokens) *Handler { return &Handler{log: log, tokens: tokens} }
+func New(read Reader, tokens Tokens) *Handler { return &Handler{read: read, tokens: tokens} }
 
 const (
 	defaultLimit = 20
@@ -42,25 +65,36 @@ const (
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/workspaces/{workspace}/events", h.authorized(h.events))
 	mux.Handle("GET /v1/workspaces/{workspace}/quarantine", h.authorized(h.quarantine))
+	h.registerProfiles(mux)
+	h.registerGroups(mux)
 }
 
-// authorized lets a request through only with an access token of the
-// workspace in its path. A write key is not an access token.
+// allowed lets a request through only with an access token of workspace,
+// and otherwise answers 401 or 403. A write key is not an access token.
+func (h *Handler) allowed(w http.ResponseWriter, r *http.Request, workspace string) bool {
+	cred, ok := auth.Credential(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Basic realm="roster"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "an access token is required (Basic auth username, or Bearer)")
+		return false
+	}
+	tok, ok := h.tokens.Token(cred)
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid access token")
+		return false
+	}
+	if tok.Workspace != workspace {
+		writeError(w, http.StatusForbidden, "forbidden", "this access token does not grant access to workspace "+strconv.Quote(workspace))
+		return false
+	}
+	return true
+}
+
+// authorized checks the access token against the workspace in the path and
+// reads the page parameters of the log listings.
 func (h *Handler) authorized(next func(http.ResponseWriter, *http.Request, page)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cred, ok := auth.Credential(r)
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Basic realm="roster"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "an access token is required (Basic auth username, or Bearer)")
-			return
-		}
-		tok, ok := h.tokens.Token(cred)
-		if !ok {
-			writeError(w, http.StatusUnauthorized, "unauthorized", "invalid access token")
-			return
-		}
-		if tok.Workspace != r.PathValue("workspace") {
-			writeError(w, http.StatusForbidden, "forbidden", "this access token does not grant access to workspace "+strconv.Quote(r.PathValue("workspace")))
+		if !h.allowed(w, r, r.PathValue("workspace")) {
 			return
 		}
 		p, err := parsePage(r)
@@ -132,7 +166,7 @@ type quarantineView struct {
 // events lists the newest events first. One more than the limit is read to
 // know whether there is a next page.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request, p page) {
-	evs, err := h.log.RecentEvents(r.Context(), r.PathValue("workspace"), p.before, p.limit+1)
+	evs, err := h.read.RecentEvents(r.Context(), r.PathValue("workspace"), p.before, p.limit+1)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "could not read events: "+err.Error())
 		return
@@ -151,7 +185,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p page) {
 }
 
 func (h *Handler) quarantine(w http.ResponseWriter, r *http.Request, p page) {
-	qs, err := h.log.RecentQuarantined(r.Context(), r.PathValue("workspace"), p.before, p.limit+1)
+	qs, err := h.read.RecentQuarantined(r.Context(), r.PathValue("workspace"), p.before, p.limit+1)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "could not read the quarantine: "+err.Error())
 		return
