@@ -71,6 +71,9 @@ func TestSDKs(t *testing.T) {
 			skew:      clockSkew,
 		})
 	})
+	t.Run("analytics-node/profiles", func(t *testing.T) {
+		checkProfiles(t, r, "seg")
+	})
 	t.Run("rudder-sdk-node/gzip", func(t *testing.T) {
 		out := runNodeSDK(t, r, "rudder-node.mjs", "rsgz", -clockSkew)
 		if !out.Gzip {
