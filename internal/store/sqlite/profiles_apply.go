@@ -43,6 +43,9 @@ func (s *Store) ApplyProfiles(ctx context.Context, updates []store.ProfileUpdate
 			return fmt.Errorf("sqlite: apply event %d: %w", updates[i].Seq, err)
 		}
 	}
+	if err := a.flush(); err != nil {
+		return fmt.Errorf("sqlite: apply events: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx,
 		"INSERT INTO cursors(name, seq) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
 		store.ProfileCursor, upTo); err != nil {
@@ -75,6 +78,44 @@ func (s *Store) ResetProfiles(ctx context.Context) error {
 type applier struct {
 	ctx context.Context
 	tx  *sql.Tx
+	// Rows that nothing reads back within a batch are written at its end,
+	// many to a statement: per-row statements were most of the cost.
+	events  [][]any
+	history [][]any
+}
+
+// flush writes the pending append-only rows.
+func (a *applier) flush() error {
+	if err := a.insertRows("INSERT OR IGNORE INTO profile_events(workspace, collection, profile_key, seq) VALUES ", a.events); err != nil {
+		return fmt.Errorf("profile events: %w", err)
+	}
+	if err := a.insertRows("INSERT OR REPLACE INTO trait_history(workspace, group_id, seq, key, name, old_value, new_value, message_id, ts) VALUES ", a.history); err != nil {
+		return fmt.Errorf("trait history: %w", err)
+	}
+	a.events, a.history = a.events[:0], a.history[:0]
+	return nil
+}
+
+// insertRows runs prefix with as many value tuples as rows, 64 at a time.
+func (a *applier) insertRows(prefix string, rows [][]any) error {
+	for start := 0; start < len(rows); start += rowsPerInsert {
+		chunk := rows[start:min(start+rowsPerInsert, len(rows))]
+		tuple := "(" + strings.Repeat("?,", len(chunk[0])-1) + "?)"
+		var sb strings.Builder
+		sb.WriteString(prefix)
+		args := make([]any, 0, len(chunk)*len(chunk[0]))
+		for i, r := range chunk {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(tuple)
+			args = append(args, r...)
+		}
+		if err := a.exec(sb.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (a *applier) exec(query string, args ...any) error {
@@ -100,9 +141,7 @@ func (a *applier) apply(u *store.ProfileUpdate) error {
 		if err := a.touch(userOwner, u.Workspace, key, act); err != nil {
 			return err
 		}
-		if err := a.event(store.Users, u.Workspace, key, u.Seq); err != nil {
-			return err
-		}
+		a.event(store.Users, u.Workspace, key, u.Seq)
 		if u.Type == "identify" && len(u.Traits) > 0 {
 			cur, err := a.traits(userOwner, u.Workspace, key)
 			if err != nil {
@@ -121,9 +160,7 @@ func (a *applier) apply(u *store.ProfileUpdate) error {
 	if err := a.touch(groupOwner, u.Workspace, u.GroupID, act); err != nil {
 		return err
 	}
-	if err := a.event(store.Accounts, u.Workspace, u.GroupID, u.Seq); err != nil {
-		return err
-	}
+	a.event(store.Accounts, u.Workspace, u.GroupID, u.Seq)
 	if u.Type != "group" {
 		return nil // context.groupId attributes activity, it is no membership
 	}
@@ -158,11 +195,7 @@ func (a *applier) setGroupTrait(u *store.ProfileUpdate, cur map[string]version, 
 	if old != nil {
 		oldValue = string(old)
 	}
-	if err := a.exec(`INSERT OR REPLACE INTO trait_history(workspace, group_id, seq, key, name, old_value, new_value, message_id, ts)
-		VALUES (?,?,?,?,?,?,?,?,?)`,
-		u.Workspace, u.GroupID, t.Seq, t.Key, t.Name, oldValue, string(t.Value), t.MessageID, t.UpdatedAt.UnixMilli()); err != nil {
-		return err
-	}
+	a.history = append(a.history, []any{u.Workspace, u.GroupID, t.Seq, t.Key, t.Name, oldValue, string(t.Value), t.MessageID, t.UpdatedAt.UnixMilli()})
 	if t.Key == "name" {
 		var name string
 		json.Unmarshal(t.Value, &name) //nolint:errcheck // a name that is not a string sorts as ""
@@ -262,6 +295,6 @@ func (a *applier) touch(o owner, workspace, who string, act activity) error {
 		workspace, who, act.firstSeen, act.firstSeq, act.firstMsg, act.firstSrc, act.lastSeen, act.lastSeq, act.lastMsg, act.lastSrc)
 }
 
-func (a *applier) event(collection, workspace, key string, seq int64) error {
-	return a.exec("INSERT OR IGNORE INTO profile_events(workspace, collection, profile_key, seq) VALUES (?,?,?,?)", workspace, collection, key, seq)
+func (a *applier) event(collection, workspace, key string, seq int64) {
+	a.events = append(a.events, []any{workspace, collection, key, seq})
 }

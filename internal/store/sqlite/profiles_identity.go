@@ -137,6 +137,10 @@ func (a *applier) hasUserID(workspace, key string) (bool, error) {
 // last-writer-wins, memberships and activity by their earliest and latest
 // times, identities and events as they are.
 func (a *applier) merge(workspace, from, to string) error {
+	// The profile's pending events must be in the table to move with it.
+	if err := a.flush(); err != nil {
+		return err
+	}
 	rows, err := a.tx.QueryContext(a.ctx, "SELECT key, name, value, ts, seq, source, message_id FROM user_traits WHERE workspace = ? AND user_key = ?", workspace, from)
 	if err != nil {
 		return err
