@@ -27,12 +27,6 @@ import (
 	"roster/internal/store"
 )
 
-// The two collections of the Profile API.
-const (
-	collUsers    = "users"
-	collAccounts = "accounts"
-)
-
 // Page sizes. Segment documents 10 traits by default and up to 200, 25
 // external ids a page, and 20 links; it states no default for events, so
 // 10 is used there as for traits.
@@ -87,8 +81,8 @@ func parseProfileID(collection, externalID string) (profileID, bool) {
 		return profileID{}, false
 	}
 	switch {
-	case collection == collUsers && (idType == store.IDUserID || idType == store.IDAnonymousID):
-	case collection == collAccounts && idType == store.IDGroupID:
+	case collection == store.Users && (idType == store.IDUserID || idType == store.IDAnonymousID):
+	case collection == store.Accounts && idType == store.IDGroupID:
 	default:
 		return profileID{}, false
 	}
@@ -103,13 +97,13 @@ type profileRef struct {
 	group store.Group
 }
 
-func (p profileRef) isAccount() bool { return p.collection == collAccounts }
+func (p profileRef) isAccount() bool { return p.collection == store.Accounts }
 
 // resolve finds the profile, or answers 404 (or 503) and returns false.
 func (h *Handler) resolve(w http.ResponseWriter, r *http.Request, ws string, id profileID) (profileRef, bool) {
 	ref := profileRef{collection: id.collection}
 	var err error
-	if id.collection == collAccounts {
+	if id.collection == store.Accounts {
 		ref.key = id.id
 		ref.group, err = h.read.Group(r.Context(), ws, id.id)
 	} else {
@@ -292,13 +286,13 @@ type externalIDView struct {
 }
 
 func userExternalID(x store.ExternalID) externalIDView {
-	return externalIDView{x.ID, x.Type, x.Source, collUsers, timeValue(x.CreatedAt), "none", x.FirstMessageID}
+	return externalIDView{x.ID, x.Type, x.Source, store.Users, timeValue(x.CreatedAt), "none", x.FirstMessageID}
 }
 
 // groupExternalID is an account's only external id, its group id, first
 // seen with the group's first message.
 func groupExternalID(g store.Group) externalIDView {
-	return externalIDView{g.ID, store.IDGroupID, g.FirstSource, collAccounts, timeValue(g.FirstSeen), "none", g.FirstMessageID}
+	return externalIDView{g.ID, store.IDGroupID, g.FirstSource, store.Accounts, timeValue(g.FirstSeen), "none", g.FirstMessageID}
 }
 
 func (h *Handler) profileExternalIDs(w http.ResponseWriter, r *http.Request, ws string, id profileID) {
@@ -512,13 +506,13 @@ func profileEventView(e store.Event) map[string]json.RawMessage {
 	var xids []eventExternalID
 	related := map[string]string{}
 	if ids.UserID != nil && *ids.UserID != "" {
-		xids = append(xids, eventExternalID{collUsers, store.IDUserID, *ids.UserID, "none"})
-		related[collUsers] = store.IDUserID + ":" + *ids.UserID
+		xids = append(xids, eventExternalID{store.Users, store.IDUserID, *ids.UserID, "none"})
+		related[store.Users] = store.IDUserID + ":" + *ids.UserID
 	}
 	if ids.AnonymousID != nil && *ids.AnonymousID != "" {
-		xids = append(xids, eventExternalID{collUsers, store.IDAnonymousID, *ids.AnonymousID, "none"})
-		if related[collUsers] == "" {
-			related[collUsers] = store.IDAnonymousID + ":" + *ids.AnonymousID
+		xids = append(xids, eventExternalID{store.Users, store.IDAnonymousID, *ids.AnonymousID, "none"})
+		if related[store.Users] == "" {
+			related[store.Users] = store.IDAnonymousID + ":" + *ids.AnonymousID
 		}
 	}
 	// A group call names its group in groupId; other calls may attribute
@@ -528,8 +522,8 @@ func profileEventView(e store.Event) map[string]json.RawMessage {
 		gid = idString(ids.Context.GroupID)
 	}
 	if gid != "" {
-		xids = append(xids, eventExternalID{collAccounts, store.IDGroupID, gid, "none"})
-		related[collAccounts] = store.IDGroupID + ":" + gid
+		xids = append(xids, eventExternalID{store.Accounts, store.IDGroupID, gid, "none"})
+		related[store.Accounts] = store.IDGroupID + ":" + gid
 	}
 	if xids == nil {
 		xids = []eventExternalID{}
@@ -678,7 +672,7 @@ func (h *Handler) profileLinks(w http.ResponseWriter, r *http.Request, ws string
 			break
 		}
 		// A membership's source is not kept; source_id is empty.
-		data = append(data, linkView{collAccounts, []linkedIDView{{m.GroupID, store.IDGroupID, "", collAccounts, timeValue(m.FirstSeen), "none"}}})
+		data = append(data, linkView{store.Accounts, []linkedIDView{{m.GroupID, store.IDGroupID, "", store.Accounts, timeValue(m.FirstSeen), "none"}}})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "cursor": c})
 }
@@ -704,9 +698,9 @@ func (h *Handler) accountLinks(w http.ResponseWriter, r *http.Request, ws string
 			h.readFailed(w, err, notFound)
 			return
 		}
-		l := linkView{collUsers, make([]linkedIDView, len(ids))}
+		l := linkView{store.Users, make([]linkedIDView, len(ids))}
 		for i, x := range ids {
-			l.ExternalIDs[i] = linkedIDView{x.ID, x.Type, x.Source, collUsers, timeValue(x.CreatedAt), "none"}
+			l.ExternalIDs[i] = linkedIDView{x.ID, x.Type, x.Source, store.Users, timeValue(x.CreatedAt), "none"}
 		}
 		data = append(data, l)
 	}
