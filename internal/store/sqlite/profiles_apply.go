@@ -37,7 +37,7 @@ func (s *Store) ApplyProfiles(ctx context.Context, updates []store.ProfileUpdate
 		return fmt.Errorf("sqlite: begin profiles: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	a := &applier{ctx: ctx, tx: tx}
+	a := newApplier(ctx, tx)
 	for i := range updates {
 		if err := a.apply(&updates[i]); err != nil {
 			return fmt.Errorf("sqlite: apply event %d: %w", updates[i].Seq, err)
@@ -75,29 +75,110 @@ func (s *Store) ResetProfiles(ctx context.Context) error {
 	return nil
 }
 
+// applier applies one batch. Within it, state that events read back (a
+// profile's traits, identities) is cached, and writes that later events
+// only add to (activity, traits, memberships, events, history) are kept in
+// memory and written at the end, many rows to a statement: a statement per
+// row was most of the cost. Everything pending is flushed before an
+// identity merge, which works on the tables.
 type applier struct {
 	ctx context.Context
 	tx  *sql.Tx
-	// Rows that nothing reads back within a batch are written at its end,
-	// many to a statement: per-row statements were most of the cost.
-	events  [][]any
-	history [][]any
+
+	ids      map[identity]string
+	acts     map[profileRef]activity
+	traitSet map[profileRef]*traitSet
+	members  map[membership][2]int64 // first and last seen
+	names    map[profileRef]string   // groups whose name trait changed
+	events   [][]any
+	history  [][]any
 }
 
-// flush writes the pending append-only rows.
+type identity struct{ workspace, idType, id string }
+
+type membership struct{ workspace, group, user string }
+
+// profileRef names a group or user profile.
+type profileRef struct {
+	o              *owner
+	workspace, who string
+}
+
+// traitSet is a profile's traits as of the applied events; dirty ones are
+// not written yet.
+type traitSet struct {
+	cur   map[string]version
+	dirty map[string]store.Trait
+}
+
+func newApplier(ctx context.Context, tx *sql.Tx) *applier {
+	return &applier{
+		ctx: ctx, tx: tx,
+		ids:      map[identity]string{},
+		acts:     map[profileRef]activity{},
+		traitSet: map[profileRef]*traitSet{},
+		members:  map[membership][2]int64{},
+		names:    map[profileRef]string{},
+	}
+}
+
+// flush writes everything pending.
 func (a *applier) flush() error {
-	if err := a.insertRows("INSERT OR IGNORE INTO profile_events(workspace, collection, profile_key, seq) VALUES ", a.events); err != nil {
+	for _, o := range []*owner{&groupOwner, &userOwner} {
+		var rows [][]any
+		for ref, act := range a.acts {
+			if ref.o == o {
+				rows = append(rows, []any{ref.workspace, ref.who, act.firstSeen, act.firstSeq, act.firstMsg, act.firstSrc, act.lastSeen, act.lastSeq, act.lastMsg, act.lastSrc})
+			}
+		}
+		if err := a.insertRows("INSERT INTO "+o.activity+"(workspace, "+o.column+
+			", first_seen, first_seq, first_message_id, first_source, last_seen, last_seq, last_message_id, last_source) VALUES ", rows, touchConflict); err != nil {
+			return fmt.Errorf("%s: %w", o.activity, err)
+		}
+		rows = rows[:0]
+		for ref, ts := range a.traitSet {
+			if ref.o != o {
+				continue
+			}
+			for _, t := range ts.dirty {
+				rows = append(rows, []any{ref.workspace, ref.who, t.Key, t.Name, string(t.Value), t.UpdatedAt.UnixMilli(), t.Seq, t.Source, t.MessageID})
+			}
+			clear(ts.dirty)
+		}
+		if err := a.insertRows("INSERT OR REPLACE INTO "+o.traits+"(workspace, "+o.column+", key, name, value, ts, seq, source, message_id) VALUES ", rows, ""); err != nil {
+			return fmt.Errorf("%s: %w", o.traits, err)
+		}
+	}
+	clear(a.acts)
+	for ref, name := range a.names {
+		if err := a.exec("UPDATE groups SET name = ? WHERE workspace = ? AND group_id = ?", name, ref.workspace, ref.who); err != nil {
+			return fmt.Errorf("group name: %w", err)
+		}
+	}
+	clear(a.names)
+	var rows [][]any
+	for m, seen := range a.members {
+		rows = append(rows, []any{m.workspace, m.group, m.user, seen[0], seen[1]})
+	}
+	clear(a.members)
+	if err := a.insertRows("INSERT INTO memberships(workspace, group_id, user_key, first_seen, last_seen) VALUES ", rows,
+		" ON CONFLICT DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)"); err != nil {
+		return fmt.Errorf("memberships: %w", err)
+	}
+	if err := a.insertRows("INSERT OR IGNORE INTO profile_events(workspace, collection, profile_key, seq) VALUES ", a.events, ""); err != nil {
 		return fmt.Errorf("profile events: %w", err)
 	}
-	if err := a.insertRows("INSERT OR REPLACE INTO trait_history(workspace, group_id, seq, key, name, old_value, new_value, message_id, ts) VALUES ", a.history); err != nil {
+	if err := a.insertRows("INSERT OR REPLACE INTO trait_history(workspace, group_id, seq, key, name, old_value, new_value, message_id, ts) VALUES ", a.history, ""); err != nil {
 		return fmt.Errorf("trait history: %w", err)
 	}
 	a.events, a.history = a.events[:0], a.history[:0]
 	return nil
 }
 
-// insertRows runs prefix with as many value tuples as rows, 64 at a time.
-func (a *applier) insertRows(prefix string, rows [][]any) error {
+// insertRows runs prefix with as many value tuples as rows, 64 at a time,
+// then suffix. Rows of one statement must not conflict with each other,
+// which the maps that gather them ensure.
+func (a *applier) insertRows(prefix string, rows [][]any, suffix string) error {
 	for start := 0; start < len(rows); start += rowsPerInsert {
 		chunk := rows[start:min(start+rowsPerInsert, len(rows))]
 		tuple := "(" + strings.Repeat("?,", len(chunk[0])-1) + "?)"
@@ -111,6 +192,7 @@ func (a *applier) insertRows(prefix string, rows [][]any) error {
 			sb.WriteString(tuple)
 			args = append(args, r...)
 		}
+		sb.WriteString(suffix)
 		if err := a.exec(sb.String(), args...); err != nil {
 			return err
 		}
@@ -138,17 +220,11 @@ func (a *applier) apply(u *store.ProfileUpdate) error {
 	}
 	act := activityOf(u)
 	if key != "" {
-		if err := a.touch(userOwner, u.Workspace, key, act); err != nil {
-			return err
-		}
+		a.touch(profileRef{&userOwner, u.Workspace, key}, act)
 		a.event(store.Users, u.Workspace, key, u.Seq)
-		if u.Type == "identify" && len(u.Traits) > 0 {
-			cur, err := a.traits(userOwner, u.Workspace, key)
-			if err != nil {
-				return err
-			}
+		if u.Type == "identify" {
 			for _, t := range u.Traits {
-				if _, _, err := a.setTrait(userOwner, u.Workspace, key, cur, traitOf(t, u)); err != nil {
+				if _, _, err := a.setTrait(profileRef{&userOwner, u.Workspace, key}, traitOf(t, u)); err != nil {
 					return err
 				}
 			}
@@ -157,37 +233,32 @@ func (a *applier) apply(u *store.ProfileUpdate) error {
 	if u.GroupID == "" {
 		return nil
 	}
-	if err := a.touch(groupOwner, u.Workspace, u.GroupID, act); err != nil {
-		return err
-	}
+	a.touch(profileRef{&groupOwner, u.Workspace, u.GroupID}, act)
 	a.event(store.Accounts, u.Workspace, u.GroupID, u.Seq)
 	if u.Type != "group" {
 		return nil // context.groupId attributes activity, it is no membership
 	}
-	if len(u.Traits) > 0 {
-		cur, err := a.traits(groupOwner, u.Workspace, u.GroupID)
-		if err != nil {
+	for _, t := range u.Traits {
+		if err := a.setGroupTrait(u, traitOf(t, u)); err != nil {
 			return err
 		}
-		for _, t := range u.Traits {
-			if err := a.setGroupTrait(u, cur, traitOf(t, u)); err != nil {
-				return err
-			}
+	}
+	if key != "" {
+		ts := u.Timestamp.UnixMilli()
+		m := membership{u.Workspace, u.GroupID, key}
+		seen, ok := a.members[m]
+		if !ok {
+			seen = [2]int64{ts, ts}
 		}
+		a.members[m] = [2]int64{min(seen[0], ts), max(seen[1], ts)}
 	}
-	if key == "" {
-		return nil
-	}
-	ts := u.Timestamp.UnixMilli()
-	return a.exec(`INSERT INTO memberships(workspace, group_id, user_key, first_seen, last_seen) VALUES (?,?,?,?,?)
-		ON CONFLICT DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)`,
-		u.Workspace, u.GroupID, key, ts, ts)
+	return nil
 }
 
 // setGroupTrait writes a group trait and, when the value changed, its
 // history; the name trait is also kept on the group for search and sort.
-func (a *applier) setGroupTrait(u *store.ProfileUpdate, cur map[string]version, t store.Trait) error {
-	changed, old, err := a.setTrait(groupOwner, u.Workspace, u.GroupID, cur, t)
+func (a *applier) setGroupTrait(u *store.ProfileUpdate, t store.Trait) error {
+	changed, old, err := a.setTrait(profileRef{&groupOwner, u.Workspace, u.GroupID}, t)
 	if err != nil || !changed {
 		return err
 	}
@@ -199,7 +270,7 @@ func (a *applier) setGroupTrait(u *store.ProfileUpdate, cur map[string]version, 
 	if t.Key == "name" {
 		var name string
 		json.Unmarshal(t.Value, &name) //nolint:errcheck // a name that is not a string sorts as ""
-		return a.exec("UPDATE groups SET name = ? WHERE workspace = ? AND group_id = ?", strings.ToLower(name), u.Workspace, u.GroupID)
+		a.names[profileRef{&groupOwner, u.Workspace, u.GroupID}] = strings.ToLower(name)
 	}
 	return nil
 }
@@ -214,15 +285,17 @@ type version struct {
 	ts, seq int64
 }
 
-// traits loads the current versions of a profile's traits: one query per
-// event instead of one per trait.
-func (a *applier) traits(o owner, workspace, who string) (map[string]version, error) {
-	rows, err := a.tx.QueryContext(a.ctx, "SELECT key, value, ts, seq FROM "+o.traits+" WHERE workspace = ? AND "+o.column+" = ?", workspace, who)
+// traits returns a profile's traits, loaded once per batch.
+func (a *applier) traits(ref profileRef) (*traitSet, error) {
+	if set, ok := a.traitSet[ref]; ok {
+		return set, nil
+	}
+	rows, err := a.tx.QueryContext(a.ctx, "SELECT key, value, ts, seq FROM "+ref.o.traits+" WHERE workspace = ? AND "+ref.o.column+" = ?", ref.workspace, ref.who)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	cur := map[string]version{}
+	set := &traitSet{cur: map[string]version{}, dirty: map[string]store.Trait{}}
 	for rows.Next() {
 		var (
 			key string
@@ -231,26 +304,30 @@ func (a *applier) traits(o owner, workspace, who string) (map[string]version, er
 		if err := rows.Scan(&key, &v.value, &v.ts, &v.seq); err != nil {
 			return nil, err
 		}
-		cur[key] = v
+		set.cur[key] = v
 	}
-	return cur, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	a.traitSet[ref] = set
+	return set, nil
 }
 
 // setTrait is per-trait last-writer-wins by (timestamp, seq): an older
-// write, or the same one again, changes nothing. It keeps cur up to date
-// and reports whether the value changed and what it was.
-func (a *applier) setTrait(o owner, workspace, who string, cur map[string]version, t store.Trait) (changed bool, old json.RawMessage, err error) {
-	ts := t.UpdatedAt.UnixMilli()
-	prev, found := cur[t.Key]
-	if found && !later(ts, t.Seq, prev.ts, prev.seq) {
-		return false, nil, nil
-	}
-	err = a.exec("INSERT OR REPLACE INTO "+o.traits+"(workspace, "+o.column+", key, name, value, ts, seq, source, message_id) VALUES (?,?,?,?,?,?,?,?,?)",
-		workspace, who, t.Key, t.Name, string(t.Value), ts, t.Seq, t.Source, t.MessageID)
+// write, or the same one again, changes nothing. It reports whether the
+// value changed and what it was.
+func (a *applier) setTrait(ref profileRef, t store.Trait) (changed bool, old json.RawMessage, err error) {
+	set, err := a.traits(ref)
 	if err != nil {
 		return false, nil, err
 	}
-	cur[t.Key] = version{string(t.Value), ts, t.Seq}
+	ts := t.UpdatedAt.UnixMilli()
+	prev, found := set.cur[t.Key]
+	if found && !later(ts, t.Seq, prev.ts, prev.seq) {
+		return false, nil, nil
+	}
+	set.cur[t.Key] = version{string(t.Value), ts, t.Seq}
+	set.dirty[t.Key] = t
 	if !found {
 		return true, nil, nil
 	}
@@ -275,24 +352,36 @@ func activityOf(u *store.ProfileUpdate) activity {
 	return activity{ts, u.Seq, u.MessageID, u.Source, ts, u.Seq, u.MessageID, u.Source}
 }
 
-// touch records an event's time on a profile in one statement: SET
-// expressions all see the row as it was, so each column picks its side
-// with the same comparison.
-func (a *applier) touch(o owner, workspace, who string, act activity) error {
+// touchConflict merges an activity row into the stored one. SET
+// expressions all see the row as it was, so each column picks its side with
+// the same comparison.
+var touchConflict = func() string {
 	const earlier = "(excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.first_seq < first_seq))"
 	const later = "(excluded.last_seen > last_seen OR (excluded.last_seen = last_seen AND excluded.last_seq > last_seq))"
 	pick := func(cond, col string) string {
 		return col + " = CASE WHEN " + cond + " THEN excluded." + col + " ELSE " + col + " END"
 	}
-	return a.exec("INSERT INTO "+o.activity+"(workspace, "+o.column+
-		", first_seen, first_seq, first_message_id, first_source, last_seen, last_seq, last_message_id, last_source) VALUES (?,?,?,?,?,?,?,?,?,?)"+
-		" ON CONFLICT DO UPDATE SET "+strings.Join([]string{
-		// The seen columns go last: SET sees the old row, but keep the
-		// order obvious to a reader anyway.
+	return " ON CONFLICT DO UPDATE SET " + strings.Join([]string{
 		pick(earlier, "first_message_id"), pick(earlier, "first_source"), pick(earlier, "first_seq"), pick(earlier, "first_seen"),
 		pick(later, "last_message_id"), pick(later, "last_source"), pick(later, "last_seq"), pick(later, "last_seen"),
-	}, ", "),
-		workspace, who, act.firstSeen, act.firstSeq, act.firstMsg, act.firstSrc, act.lastSeen, act.lastSeq, act.lastMsg, act.lastSrc)
+	}, ", ")
+}()
+
+// touch records an event's time on a profile, merged with what the batch
+// already recorded there.
+func (a *applier) touch(ref profileRef, act activity) {
+	cur, ok := a.acts[ref]
+	if !ok {
+		a.acts[ref] = act
+		return
+	}
+	if later(cur.firstSeen, cur.firstSeq, act.firstSeen, act.firstSeq) {
+		cur.firstSeen, cur.firstSeq, cur.firstMsg, cur.firstSrc = act.firstSeen, act.firstSeq, act.firstMsg, act.firstSrc
+	}
+	if later(act.lastSeen, act.lastSeq, cur.lastSeen, cur.lastSeq) {
+		cur.lastSeen, cur.lastSeq, cur.lastMsg, cur.lastSrc = act.lastSeen, act.lastSeq, act.lastMsg, act.lastSrc
+	}
+	a.acts[ref] = cur
 }
 
 func (a *applier) event(collection, workspace, key string, seq int64) {

@@ -110,17 +110,27 @@ func (a *applier) ensure(u *store.ProfileUpdate, idType, id string) (string, err
 	return key, a.addIdentity(u, idType, id, key)
 }
 
+// lookup finds the profile of an identity, "" when there is none. Found
+// identities are cached for the batch; merge keeps the cache right.
 func (a *applier) lookup(workspace, idType, id string) (string, error) {
+	k := identity{workspace, idType, id}
+	if key, ok := a.ids[k]; ok {
+		return key, nil
+	}
 	var key string
 	err := a.tx.QueryRowContext(a.ctx, "SELECT user_key FROM identities WHERE workspace = ? AND id_type = ? AND id = ?",
 		workspace, idType, id).Scan(&key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
+	if err == nil {
+		a.ids[k] = key
+	}
 	return key, err
 }
 
 func (a *applier) addIdentity(u *store.ProfileUpdate, idType, id, key string) error {
+	a.ids[identity{u.Workspace, idType, id}] = key
 	return a.exec(`INSERT INTO identities(workspace, id_type, id, user_key, created_at, source, first_message_id) VALUES (?,?,?,?,?,?,?)
 		ON CONFLICT DO UPDATE SET user_key = excluded.user_key`,
 		u.Workspace, idType, id, key, u.Timestamp.UnixMilli(), u.Source, u.MessageID)
@@ -137,7 +147,7 @@ func (a *applier) hasUserID(workspace, key string) (bool, error) {
 // last-writer-wins, memberships and activity by their earliest and latest
 // times, identities and events as they are.
 func (a *applier) merge(workspace, from, to string) error {
-	// The profile's pending events must be in the table to move with it.
+	// Everything pending must be in the tables to move with the profile.
 	if err := a.flush(); err != nil {
 		return err
 	}
@@ -162,12 +172,8 @@ func (a *applier) merge(workspace, from, to string) error {
 	if err := rows.Close(); err != nil {
 		return err
 	}
-	cur, err := a.traits(userOwner, workspace, to)
-	if err != nil {
-		return err
-	}
 	for _, t := range traits {
-		if _, _, err := a.setTrait(userOwner, workspace, to, cur, t); err != nil {
+		if _, _, err := a.setTrait(profileRef{&userOwner, workspace, to}, t); err != nil {
 			return err
 		}
 	}
@@ -177,9 +183,7 @@ func (a *applier) merge(workspace, from, to string) error {
 		workspace, from).Scan(&act.firstSeen, &act.firstSeq, &act.firstMsg, &act.firstSrc, &act.lastSeen, &act.lastSeq, &act.lastMsg, &act.lastSrc)
 	switch {
 	case err == nil:
-		if err := a.touch(userOwner, workspace, to, act); err != nil {
-			return err
-		}
+		a.touch(profileRef{&userOwner, workspace, to}, act)
 	case !errors.Is(err, sql.ErrNoRows):
 		return err
 	}
@@ -197,6 +201,12 @@ func (a *applier) merge(workspace, from, to string) error {
 	} {
 		if err := a.exec(q, workspace, to, from); err != nil {
 			return err
+		}
+	}
+	delete(a.traitSet, profileRef{&userOwner, workspace, from})
+	for k, key := range a.ids {
+		if key == from {
+			a.ids[k] = to
 		}
 	}
 	return nil
