@@ -91,8 +91,18 @@ func waitVisible(b *testing.B, base, group string, within time.Duration) {
 }
 
 // readTraits drives traits lookups of random groups from 32 clients and
-// reports requests/s and latency percentiles.
-func readTraits(b *testing.B, base string) {
+// reports requests/s and latency percentiles. With a rate, requests start
+// at that pace in all (open loop), so latency is not measured at
+// saturation.
+func readTraits(b *testing.B, base string, rate int) {
+	var issued atomic.Int64
+	start := time.Now()
+	pace := func() {
+		if rate > 0 {
+			i := issued.Add(1) - 1
+			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+		}
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	var (
 		mu        sync.Mutex
@@ -104,6 +114,7 @@ func readTraits(b *testing.B, base string) {
 	b.RunParallel(func(pb *testing.PB) {
 		local := make([]time.Duration, 0, 1024)
 		for pb.Next() {
+			pace()
 			g := n.Add(7919) % benchGroups
 			url := fmt.Sprintf("%s/v1/spaces/default/collections/accounts/profiles/group_id:group-%d/traits", base, g)
 			start := time.Now()
@@ -129,8 +140,15 @@ func readTraits(b *testing.B, base string) {
 }
 
 func BenchmarkProfileTraitsRead(b *testing.B) {
-	readTraits(b, startFull(b))
+	readTraits(b, startFull(b), 0)
 }
+
+// BenchmarkProfileTraitsReadAtRate reads at -readrate requests/s.
+func BenchmarkProfileTraitsReadAtRate(b *testing.B) {
+	readTraits(b, startFull(b), *readRate)
+}
+
+var readRate = flag.Int("readrate", 2000, "requests/s of BenchmarkProfileTraitsReadAtRate")
 
 // BenchmarkProfileTraitsReadWhileIngesting reads as above while another
 // client ingests 100-event batches as fast as it can, which also keeps the
@@ -153,7 +171,7 @@ func BenchmarkProfileTraitsReadWhileIngesting(b *testing.B) {
 			ingested.Add(100)
 		}
 	})
-	readTraits(b, base)
+	readTraits(b, base, 0)
 	close(stop)
 	wg.Wait()
 	b.ReportMetric(float64(ingested.Load())/b.Elapsed().Seconds(), "ingested-events/s")
