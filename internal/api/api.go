@@ -135,6 +135,19 @@ func parsePage(r *http.Request) (page, error) {
 	return p, nil
 }
 
+// trim cuts a page that was read with one item more than limit, which
+// tells whether there is a next page, and makes its cursor from the last
+// item kept.
+func trim[T any](items []T, limit int, url string, next func(T) string) ([]T, cursor) {
+	c := cursor{URL: url}
+	if len(items) > limit {
+		items = items[:limit]
+		c.HasMore = true
+		c.Next = next(items[len(items)-1])
+	}
+	return items, c
+}
+
 type cursor struct {
 	URL     string `json:"url"`
 	HasMore bool   `json:"has_more"`
@@ -171,12 +184,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p page) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "could not read events: "+err.Error())
 		return
 	}
-	c := cursor{URL: r.URL.Path}
-	if len(evs) > p.limit {
-		evs = evs[:p.limit]
-		c.HasMore = true
-		c.Next = strconv.FormatInt(evs[len(evs)-1].Seq, 10)
-	}
+	evs, c := trim(evs, p.limit, r.URL.Path, func(e store.Event) string { return strconv.FormatInt(e.Seq, 10) })
 	data := make([]eventView, len(evs))
 	for i, e := range evs {
 		data[i] = eventView{e.Seq, e.Source, e.MessageID, e.Type, e.ReceivedAt, e.Timestamp, e.Warnings, e.Body}
@@ -190,12 +198,7 @@ func (h *Handler) quarantine(w http.ResponseWriter, r *http.Request, p page) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "could not read the quarantine: "+err.Error())
 		return
 	}
-	c := cursor{URL: r.URL.Path}
-	if len(qs) > p.limit {
-		qs = qs[:p.limit]
-		c.HasMore = true
-		c.Next = strconv.FormatInt(qs[len(qs)-1].ID, 10)
-	}
+	qs, c := trim(qs, p.limit, r.URL.Path, func(q store.Quarantined) string { return strconv.FormatInt(q.ID, 10) })
 	data := make([]quarantineView, len(qs))
 	for i, q := range qs {
 		data[i] = quarantineView{q.ID, q.Source, q.MessageID, q.ReceivedAt, q.Code, q.Reason, string(q.Raw)}

@@ -233,12 +233,7 @@ func (h *Handler) groupMembers(w http.ResponseWriter, r *http.Request, ws string
 		h.readFailed(w, err, groupNotFound)
 		return
 	}
-	c := cursor{URL: r.URL.EscapedPath()}
-	if len(ms) > limit {
-		ms = ms[:limit]
-		c.HasMore = true
-		c.Next = encodeCursor(ms[len(ms)-1].UserKey)
-	}
+	ms, c := trim(ms, limit, r.URL.EscapedPath(), memberCursor)
 	data := make([]memberView, 0, len(ms))
 	for _, m := range ms {
 		ids, err := h.memberIDs(r.Context(), ws, m.UserKey)

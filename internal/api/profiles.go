@@ -215,12 +215,7 @@ func (h *Handler) profileTraits(w http.ResponseWriter, r *http.Request, ws strin
 			sel = append(sel, t)
 		}
 	}
-	c := cursor{URL: r.URL.EscapedPath()}
-	if len(sel) > limit {
-		sel = sel[:limit]
-		c.HasMore = true
-		c.Next = sel[len(sel)-1].Key
-	}
+	sel, c := trim(sel, limit, r.URL.EscapedPath(), func(t store.Trait) string { return t.Key })
 	writeJSON(w, http.StatusOK, map[string]any{"traits": traitObject{sel, verbose}, "cursor": c})
 }
 
@@ -341,12 +336,7 @@ func (h *Handler) profileExternalIDs(w http.ResponseWriter, r *http.Request, ws 
 			data = append(data, x)
 		}
 	}
-	c := cursor{URL: r.URL.EscapedPath()}
-	if len(data) > limit {
-		data = data[:limit]
-		c.HasMore = true
-		c.Next = encodeCursor(externalIDCursor(data[len(data)-1]))
-	}
+	data, c := trim(data, limit, r.URL.EscapedPath(), func(v externalIDView) string { return encodeCursor(externalIDCursor(v)) })
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "cursor": c})
 }
 
@@ -677,6 +667,8 @@ func (h *Handler) profileLinks(w http.ResponseWriter, r *http.Request, ws string
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "cursor": c})
 }
 
+func memberCursor(m store.Membership) string { return encodeCursor(m.UserKey) }
+
 // accountLinks lists an account's members, each by its external ids,
 // paged by user key.
 func (h *Handler) accountLinks(w http.ResponseWriter, r *http.Request, ws string, ref profileRef, after string, limit int) {
@@ -685,12 +677,7 @@ func (h *Handler) accountLinks(w http.ResponseWriter, r *http.Request, ws string
 		h.readFailed(w, err, notFound)
 		return
 	}
-	c := cursor{URL: r.URL.EscapedPath()}
-	if len(ms) > limit {
-		ms = ms[:limit]
-		c.HasMore = true
-		c.Next = encodeCursor(ms[len(ms)-1].UserKey)
-	}
+	ms, c := trim(ms, limit, r.URL.EscapedPath(), memberCursor)
 	data := make([]linkView, 0, len(ms))
 	for _, m := range ms {
 		ids, err := h.memberIDs(r.Context(), ws, m.UserKey)
