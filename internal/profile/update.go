@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -57,7 +56,7 @@ func FromEvent(e store.Event) (store.ProfileUpdate, error) {
 		u.GroupID = idString(m.Context.GroupID)
 	}
 	if (e.Type == spec.Group || e.Type == spec.Identify) && len(m.Traits) > 0 && m.Traits[0] == '{' {
-		traits, err := Traits(m.Traits)
+		traits, err := Traits(e.Type, m.Traits)
 		if err != nil {
 			return u, fmt.Errorf("profile: event %d: traits: %w", e.Seq, err)
 		}
@@ -76,18 +75,20 @@ func idString(raw json.RawMessage) string {
 			return s
 		}
 	case '0':
-		if _, err := strconv.ParseFloat(string(v), 64); err == nil {
-			return string(v)
+		// The same decimal string ingestion makes of a numeric groupId, so
+		// that 1e3 here and there is one group.
+		if s, err := spec.NumberString(string(v)); err == nil {
+			return s
 		}
 	}
 	return ""
 }
 
-// Traits lists the traits of a traits object in the order sent, named as
-// profiles show them: reserved traits under their spec spelling, others as
-// sent. Names that fold to the same key are one trait; the last one sent
-// wins, as it would in the client's own map.
-func Traits(raw []byte) ([]store.TraitValue, error) {
+// Traits lists the traits of a traits object of a group or identify call in
+// the order sent, named as profiles show them (spec.TraitName). Names that
+// fold to the same key are one trait; the last one sent wins, as it would
+// in the client's own map.
+func Traits(callType string, raw []byte) ([]store.TraitValue, error) {
 	dec := jsontext.NewDecoder(bytes.NewReader(raw))
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return nil, fmt.Errorf("not an object")
@@ -104,10 +105,7 @@ func Traits(raw []byte) ([]store.TraitValue, error) {
 		if err != nil {
 			return nil, err
 		}
-		t := store.TraitValue{Name: name, Key: spec.FoldKey(name), Value: json.RawMessage(bytes.Clone(v))}
-		if reserved, ok := spec.ReservedName(name); ok {
-			t.Name = reserved
-		}
+		t := store.TraitValue{Name: spec.TraitName(callType, name), Key: spec.FoldKey(name), Value: json.RawMessage(bytes.Clone(v))}
 		if i, ok := index[t.Key]; ok {
 			out[i] = t
 			continue

@@ -470,7 +470,7 @@ func idField(dst *string, name string, v jsontext.Value) error {
 			return err
 		}
 	case '0':
-		s, err := numberString(v)
+		s, err := NumberString(string(v))
 		if err != nil {
 			return errorf(CodeInvalidValue, name, "%v", err)
 		}
@@ -484,10 +484,10 @@ func idField(dst *string, name string, v jsontext.Value) error {
 	return nil
 }
 
-// numberString renders a JSON number as a decimal string without exponent:
-// 42 → "42", 1e3 → "1000", 1.5 → "1.5".
-func numberString(v jsontext.Value) (string, error) {
-	lit := string(v)
+// NumberString renders a JSON number literal as the decimal string that a
+// numeric id is stored as, without exponent: 42 → "42", 1e3 → "1000",
+// 1.50 → "1.5".
+func NumberString(lit string) (string, error) {
 	integer := true
 	for i := 0; i < len(lit); i++ {
 		if c := lit[i]; (c < '0' || c > '9') && !(i == 0 && c == '-') {

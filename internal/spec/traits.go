@@ -61,6 +61,20 @@ func ReservedName(name string) (string, bool) {
 	return n, ok
 }
 
+// TraitName is the name a profile shows a trait under: reserved traits of
+// that kind of profile (callType Group or Identify) under the spec's
+// spelling, any other trait as sent. The fields of address are reserved
+// only inside it, and the user-only traits only for users.
+func TraitName(callType, name string) string {
+	n, ok := reservedTraits[FoldKey(name)]
+	if !ok || addressFields[n] || (callType == Group && userOnlyTraits[n]) {
+		return name
+	}
+	return n
+}
+
+var addressFields = map[string]bool{"city": true, "country": true, "postalCode": true, "state": true, "street": true}
+
 // userOnlyTraits are the reserved traits of users that the group spec does
 // not reserve: on a group call they are ordinary traits.
 var userOnlyTraits = map[string]bool{
