@@ -20,6 +20,7 @@ const DefaultWorkspace = "default"
 type Config struct {
 	Workspaces []Workspace `yaml:"workspaces"`
 	Limits     Limits      `yaml:"limits"`
+	HTTP       HTTP        `yaml:"http"`
 	// DedupWindow is how long a messageId is remembered per source.
 	DedupWindow Duration `yaml:"dedupWindow"`
 	// PublicURL is the address browsers reach Roster at, used in the
@@ -62,6 +63,44 @@ type Limits struct {
 	MaxMessageBytes  int `yaml:"maxMessageBytes"`
 	MaxBatchBytes    int `yaml:"maxBatchBytes"`
 	MaxBatchMessages int `yaml:"maxBatchMessages"`
+}
+
+// HTTP bounds what the server gives each client, so that slow or too many
+// clients cannot take it down.
+type HTTP struct {
+	// MaxConcurrentRequests above which requests get 503 and Retry-After.
+	MaxConcurrentRequests int      `yaml:"maxConcurrentRequests"`
+	ReadHeaderTimeout     Duration `yaml:"readHeaderTimeout"`
+	ReadTimeout           Duration `yaml:"readTimeout"`
+	WriteTimeout          Duration `yaml:"writeTimeout"`
+	IdleTimeout           Duration `yaml:"idleTimeout"`
+}
+
+// DefaultHTTP is used for what the config leaves unset.
+var DefaultHTTP = HTTP{
+	MaxConcurrentRequests: 1024,
+	ReadHeaderTimeout:     Duration(10 * time.Second),
+	ReadTimeout:           Duration(30 * time.Second),
+	WriteTimeout:          Duration(30 * time.Second),
+	IdleTimeout:           Duration(2 * time.Minute),
+}
+
+// WithDefaults fills what is unset with DefaultHTTP.
+func (h HTTP) WithDefaults() HTTP {
+	if h.MaxConcurrentRequests <= 0 {
+		h.MaxConcurrentRequests = DefaultHTTP.MaxConcurrentRequests
+	}
+	for _, d := range []struct{ v, def *Duration }{
+		{&h.ReadHeaderTimeout, &DefaultHTTP.ReadHeaderTimeout},
+		{&h.ReadTimeout, &DefaultHTTP.ReadTimeout},
+		{&h.WriteTimeout, &DefaultHTTP.WriteTimeout},
+		{&h.IdleTimeout, &DefaultHTTP.IdleTimeout},
+	} {
+		if *d.v <= 0 {
+			*d.v = *d.def
+		}
+	}
+	return h
 }
 
 // DefaultLimits are Segment's published limits.
@@ -117,6 +156,7 @@ func (l Limits) WithDefaults() Limits {
 
 func (c *Config) applyDefaults() {
 	c.Limits = c.Limits.WithDefaults()
+	c.HTTP = c.HTTP.WithDefaults()
 	if c.Workspace(DefaultWorkspace) == nil {
 		c.Workspaces = append(c.Workspaces, Workspace{ID: DefaultWorkspace})
 	}

@@ -44,6 +44,7 @@ type Options struct {
 type Server struct {
 	store     store.Store
 	handler   http.Handler
+	http      config.HTTP
 	processor *pipeline.Processor
 	log       *slog.Logger
 }
@@ -89,7 +90,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		}
 		writeStatus(w, http.StatusOK, "ready", "")
 	})
-	return &Server{store: st, handler: mux, processor: pipeline.NewProcessor(st, st, opts.Logger), log: opts.Logger}, nil
+	return &Server{store: st, handler: limitConcurrency(cfg.HTTP.MaxConcurrentRequests, mux), http: cfg.HTTP, processor: pipeline.NewProcessor(st, st, opts.Logger), log: opts.Logger}, nil
 }
 
 func openStore(ctx context.Context, opts Options, cfg *config.Config) (store.Store, error) {
@@ -138,10 +139,10 @@ func (s *Server) Close() error { return s.store.Close() }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: time.Duration(s.http.ReadHeaderTimeout),
+		ReadTimeout:       time.Duration(s.http.ReadTimeout),
+		WriteTimeout:      time.Duration(s.http.WriteTimeout),
+		IdleTimeout:       time.Duration(s.http.IdleTimeout),
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -352,5 +354,42 @@ func TestDatabaseURLNotAvailable(t *testing.T) {
 	_, err := server.New(context.Background(), server.Options{DataDir: t.TempDir(), DatabaseURL: "postgres://localhost/roster"})
 	if err == nil {
 		t.Fatal("New accepted a PostgreSQL URL it cannot use")
+	}
+}
+
+// Slow clients are cut off by the configured timeouts and do not keep the
+// server from answering others.
+func TestSlowClientsAreCutOff(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "roster.yaml")
+	if err := os.WriteFile(cfg, []byte("http: {readHeaderTimeout: 300ms, readTimeout: 600ms}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, server.Options{DataDir: t.TempDir(), ConfigPath: cfg, WriteKey: "wk_s", AccessToken: "tok_s"})
+	addr := strings.TrimPrefix(r.base, "http://")
+	for _, tc := range []struct {
+		name, send string
+	}{
+		{"headers never finished", "POST /v1/group HTTP/1.1\r\nHost: x\r\n"},
+		{"body never finished", "POST /v1/group HTTP/1.1\r\nHost: x\r\nAuthorization: Basic d2tfczo=\r\nContent-Length: 1000\r\n\r\n{\"userId\":"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write([]byte(tc.send)); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+			io.Copy(io.Discard, conn)                              //nolint:errcheck // until the server closes it
+			if waited := time.Since(start); waited > 5*time.Second {
+				t.Errorf("the server kept a stalled client for %s", waited)
+			}
+		})
+	}
+	if status, body := r.do(t, http.MethodPost, "/v1/group", "wk_s", `{"userId":"u","groupId":"g"}`); status != http.StatusOK {
+		t.Fatalf("after slow clients: %d %s", status, body)
 	}
 }
