@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"roster/internal/loadgen"
 	"roster/internal/server"
 )
 
@@ -22,9 +23,10 @@ const usage = `Roster keeps Segment group calls and builds account profiles from
 Usage:
   roster serve [flags]   run the server (embedded database in ./roster-data by default)
   roster rebuild [flags] rebuild all profiles from the event log (stop the server first)
+  roster bench [flags]   drive a running Roster with realistic traffic and measure it
   roster version         print the version
 
-Run "roster serve -h" for the flags.
+Run "roster <command> -h" for the flags.
 `
 
 var version = "dev"
@@ -48,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "rebuild":
 		return rebuild(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return bench(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "roster", version)
 		return nil
@@ -127,4 +131,77 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	opts.Logger.Info("roster listening", "addr", ln.Addr().String(), "data", opts.DataDir)
 	return srv.Serve(ctx, ln)
+}
+
+// bench drives --url with generated traffic and reports events/s and
+// latency; progress goes to stderr, the report to stdout. It fails when
+// nothing was acknowledged or --verify finds an acknowledged event missing.
+func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := loadgen.Config{Progress: stderr}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: roster bench [flags]\n\n"+
+			"Sends group/identify/track calls to a running Roster (or any Segment-compatible endpoint)\n"+
+			"and reports acknowledged events/s and latency. Traffic goes only to --url.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base URL of the endpoint")
+	fs.StringVar(&cfg.WriteKey, "write-key", env("ROSTER_WRITE_KEY", ""), "write key (ROSTER_WRITE_KEY)")
+	fs.StringVar(&cfg.Token, "token", env("ROSTER_ACCESS_TOKEN", ""), "access token for --verify (ROSTER_ACCESS_TOKEN)")
+	fs.StringVar(&cfg.Workspace, "workspace", loadgen.DefaultWorkspace, "workspace --verify reads")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send (with --events and no --duration: until the events are sent)")
+	fs.Int64Var(&cfg.Events, "events", 0, "send this many events, then stop")
+	fs.IntVar(&cfg.Concurrency, "concurrency", loadgen.DefaultConcurrency, "requests in flight at most")
+	fs.IntVar(&cfg.Batch, "batch", loadgen.DefaultBatch, "events per request: 1 sends single calls to /v1/{group,identify,track}, more sends /v1/batch")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "events/s, 0 = as fast as answered; with a rate, requests are due at fixed times and latency counts from then (open loop)")
+	mix := fs.String("mix", loadgen.DefaultMix, "relative weights of the call types")
+	fs.IntVar(&cfg.Groups, "groups", loadgen.DefaultGroups, "distinct groupIds")
+	fs.IntVar(&cfg.Users, "users", loadgen.DefaultUsers, "distinct userIds")
+	fs.BoolVar(&cfg.Gzip, "gzip", false, "gzip request bodies")
+	fs.BoolVar(&cfg.Verify, "verify", false, "afterwards, check through the read API that every acknowledged messageId is stored exactly once")
+	floor := fs.Bool("floor", false, "first run the same traffic against a do-nothing handler in this process, and report the ratio")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the traffic: the same seed sends the same messages (with new messageIds)")
+	fs.DurationVar(&cfg.Timeout, "timeout", loadgen.DefaultTimeout, "timeout of each request")
+	fs.DurationVar(&cfg.VerifyTimeout, "verify-timeout", loadgen.DefaultVerifyTimeout, "time --verify may take")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
+	}
+	durationSet := false
+	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
+	if cfg.Events > 0 && !durationSet {
+		cfg.Duration = 0 // --events alone: run until they are sent
+	}
+	var err error
+	if cfg.Mix, err = loadgen.ParseMix(*mix); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	switch {
+	case cfg.WriteKey == "":
+		return errors.New("bench: a write key is required: --write-key or ROSTER_WRITE_KEY")
+	case cfg.Verify && cfg.Token == "":
+		return errors.New("bench: --verify needs an access token: --token or ROSTER_ACCESS_TOKEN")
+	}
+
+	// The first Ctrl-C stops sending and still prints what was measured.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := loadgen.Bench(ctx, cfg, *floor)
+	if rep == nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	var werr error
+	if *asJSON {
+		werr = rep.WriteJSON(stdout)
+	} else {
+		werr = rep.WriteText(stdout)
+	}
+	if err == nil {
+		err = rep.Err()
+	}
+	return errors.Join(err, werr)
 }
