@@ -1,5 +1,6 @@
-// Package sqlite is the embedded backend: one SQLite database in WAL mode
-// with synchronous=FULL, written by a single group-committing writer.
+// Package sqlite is the embedded backend: the log in roster.db (WAL,
+// synchronous=FULL, one group-committing writer) and the profiles derived
+// from it in profiles.db, written by the profile processor.
 package sqlite
 
 import (
