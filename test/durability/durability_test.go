@@ -23,16 +23,44 @@ import (
 	"roster/internal/store/sqlite"
 )
 
-const writeKey = "wk_durability"
+const (
+	writeKey    = "wk_durability"
+	accessToken = "tok_durability"
+)
+
+// The binary is built once per test run and shared by the tests: linking
+// it takes seconds.
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 func buildRoster(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "roster")
-	cmd := exec.Command("go", "build", "-o", bin, "roster/cmd/roster")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "roster-durability-"); buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "roster")
+		cmd := exec.Command("go", "build", "-o", binPath, "roster/cmd/roster")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return binPath
 }
 
 func freeAddr(t *testing.T) string {
@@ -45,23 +73,56 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// start runs roster serve and waits until it is ready.
-func start(t *testing.T, bin, dataDir, addr string) *exec.Cmd {
+// proc is a running roster serve and its output.
+type proc struct {
+	*exec.Cmd
+	logs *syncBuffer
+}
+
+// syncBuffer collects a process's output; the test reads it while the
+// process may still write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// start runs roster serve and waits until it is ready. The process is
+// killed when the test ends, should the test not have stopped it.
+func start(t *testing.T, bin, dataDir, addr string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", dataDir)
-	cmd.Env = append(os.Environ(), "ROSTER_WRITE_KEY="+writeKey, "ROSTER_ACCESS_TOKEN=tok_durability")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Env = append(os.Environ(), "ROSTER_WRITE_KEY="+writeKey, "ROSTER_ACCESS_TOKEN="+accessToken)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p := &proc{cmd, logs}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + addr + "/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return cmd
+				return p
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -72,7 +133,8 @@ func start(t *testing.T, bin, dataDir, addr string) *exec.Cmd {
 	return nil
 }
 
-// send posts one batch and reports whether it was acknowledged.
+// send posts one batch of group calls and reports whether it was
+// acknowledged.
 func send(client *http.Client, addr string, ids []string) bool {
 	var b bytes.Buffer
 	b.WriteString(`{"batch":[`)
@@ -83,7 +145,12 @@ func send(client *http.Client, addr string, ids []string) bool {
 		fmt.Fprintf(&b, `{"type":"group","messageId":%q,"userId":"u-%s","groupId":"g-%d","traits":{"name":"Acme","plan":"enterprise","employees":%d}}`, id, id, i%7, i)
 	}
 	b.WriteString(`]}`)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/batch", &b)
+	return post(client, addr, b.Bytes())
+}
+
+// post sends a /v1/batch body and reports whether it was acknowledged.
+func post(client *http.Client, addr string, body []byte) bool {
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/batch", bytes.NewReader(body))
 	req.SetBasicAuth(writeKey, "")
 	resp, err := client.Do(req)
 	if err != nil {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -375,65 +373,13 @@ func mustUpdate(t *testing.T, e store.Event) store.ProfileUpdate {
 	return u
 }
 
-// dump renders all profile state reachable through the read methods, for
-// comparing two states.
+// dump renders the profile state of the scenarios' workspace, whose
+// identities are a0…a10 and u0…u10.
 func dump(t *testing.T, s store.Store) string {
 	t.Helper()
-	ctx := context.Background()
-	var b strings.Builder
-	q := store.GroupQuery{Limit: 100}
-	users := map[string]bool{}
-	for {
-		gs, next, err := s.ListGroups(ctx, "ws", q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range gs {
-			fmt.Fprintf(&b, "group %+v\n", g)
-			ts, err := s.GroupTraits(ctx, "ws", g.ID)
-			fmt.Fprintf(&b, "  traits %v %v\n", traits(t, ts, err), err)
-			ms, err := s.GroupMembers(ctx, "ws", g.ID, "", 1000)
-			fmt.Fprintf(&b, "  members %+v %v\n", ms, err)
-			for _, m := range ms {
-				users[m.UserKey] = true
-			}
-			h, err := s.TraitHistory(ctx, "ws", g.ID, "", 0, 1000)
-			fmt.Fprintf(&b, "  history %+v %v\n", h, err)
-			evs, err := s.ProfileEvents(ctx, "ws", "accounts", g.ID, 0, 1000)
-			fmt.Fprintf(&b, "  events %v %v\n", seqs(evs), err)
-		}
-		if next == "" {
-			break
-		}
-		q.After = next
-	}
+	var ids []ID
 	for i := range 11 {
-		for _, id := range []struct{ typ, id string }{{store.IDAnonymousID, fmt.Sprintf("a%d", i)}, {store.IDUserID, fmt.Sprintf("u%d", i)}} {
-			if k, err := s.ResolveUser(ctx, "ws", id.typ, id.id); err == nil {
-				fmt.Fprintf(&b, "identity %s:%s → %s\n", id.typ, id.id, k)
-				users[k] = true
-			}
-		}
+		ids = append(ids, ID{store.IDAnonymousID, fmt.Sprintf("a%d", i)}, ID{store.IDUserID, fmt.Sprintf("u%d", i)})
 	}
-	for _, k := range slices.Sorted(maps.Keys(users)) {
-		u, err := s.User(ctx, "ws", k)
-		fmt.Fprintf(&b, "user %+v %v\n", u, err)
-		ts, err := s.UserTraits(ctx, "ws", k)
-		fmt.Fprintf(&b, "  traits %v %v\n", traits(t, ts, err), err)
-		ids, err := s.ExternalIDs(ctx, "ws", k)
-		fmt.Fprintf(&b, "  ids %+v %v\n", ids, err)
-		ms, err := s.UserGroups(ctx, "ws", k)
-		fmt.Fprintf(&b, "  groups %+v %v\n", ms, err)
-		evs, err := s.ProfileEvents(ctx, "ws", "users", k, 0, 1000)
-		fmt.Fprintf(&b, "  events %v %v\n", seqs(evs), err)
-	}
-	return b.String()
-}
-
-func seqs(evs []store.Event) []int64 {
-	out := make([]int64, len(evs))
-	for i, e := range evs {
-		out[i] = e.Seq
-	}
-	return out
+	return Dump(t, s, "ws", ids)
 }
