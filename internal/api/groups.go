@@ -228,22 +228,16 @@ func (h *Handler) groupMembers(w http.ResponseWriter, r *http.Request, ws string
 		h.readFailed(w, err, groupNotFound)
 		return
 	}
-	ms, err := h.read.GroupMembers(r.Context(), ws, gid, after, limit+1)
+	ms, c, err := h.memberPage(r, ws, gid, after, limit)
 	if err != nil {
 		h.readFailed(w, err, groupNotFound)
 		return
 	}
-	ms, c := trim(ms, limit, r.URL.EscapedPath(), memberCursor)
 	data := make([]memberView, 0, len(ms))
 	for _, m := range ms {
-		ids, err := h.memberIDs(r.Context(), ws, m.UserKey)
-		if err != nil {
-			h.readFailed(w, err, groupNotFound)
-			return
-		}
-		v := memberView{ExternalIDs: make([]externalIDView, len(ids)), FirstSeen: timeValue(m.FirstSeen), LastSeen: timeValue(m.LastSeen)}
+		v := memberView{ExternalIDs: make([]externalIDView, len(m.ids)), FirstSeen: timeValue(m.FirstSeen), LastSeen: timeValue(m.LastSeen)}
 		var userIDAt store.ExternalID
-		for i, x := range ids {
+		for i, x := range m.ids {
 			v.ExternalIDs[i] = userExternalID(x)
 			switch x.Type {
 			case store.IDAnonymousID:

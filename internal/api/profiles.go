@@ -672,26 +672,45 @@ func memberCursor(m store.Membership) string { return encodeCursor(m.UserKey) }
 // accountLinks lists an account's members, each by its external ids,
 // paged by user key.
 func (h *Handler) accountLinks(w http.ResponseWriter, r *http.Request, ws string, ref profileRef, after string, limit int) {
-	ms, err := h.read.GroupMembers(r.Context(), ws, ref.key, after, limit+1)
+	ms, c, err := h.memberPage(r, ws, ref.key, after, limit)
 	if err != nil {
 		h.readFailed(w, err, notFound)
 		return
 	}
-	ms, c := trim(ms, limit, r.URL.EscapedPath(), memberCursor)
 	data := make([]linkView, 0, len(ms))
 	for _, m := range ms {
-		ids, err := h.memberIDs(r.Context(), ws, m.UserKey)
-		if err != nil {
-			h.readFailed(w, err, notFound)
-			return
-		}
-		l := linkView{store.Users, make([]linkedIDView, len(ids))}
-		for i, x := range ids {
+		l := linkView{store.Users, make([]linkedIDView, len(m.ids))}
+		for i, x := range m.ids {
 			l.ExternalIDs[i] = linkedIDView{x.ID, x.Type, x.Source, store.Users, timeValue(x.CreatedAt), "none"}
 		}
 		data = append(data, l)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "cursor": c})
+}
+
+// member is a membership with the member's external ids.
+type member struct {
+	store.Membership
+	ids []store.ExternalID
+}
+
+// memberPage reads a page of a group's members, by user key, with their
+// external ids.
+func (h *Handler) memberPage(r *http.Request, ws, groupID, after string, limit int) ([]member, cursor, error) {
+	ms, err := h.read.GroupMembers(r.Context(), ws, groupID, after, limit+1)
+	if err != nil {
+		return nil, cursor{}, err
+	}
+	ms, c := trim(ms, limit, r.URL.EscapedPath(), memberCursor)
+	out := make([]member, len(ms))
+	for i, m := range ms {
+		ids, err := h.memberIDs(r.Context(), ws, m.UserKey)
+		if err != nil {
+			return nil, cursor{}, err
+		}
+		out[i] = member{m, ids}
+	}
+	return out, c, nil
 }
 
 // memberIDs returns a member's external ids in (type, id) order. A member
