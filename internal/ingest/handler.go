@@ -88,33 +88,24 @@ func (h *Handler) single(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "", "no such endpoint: "+r.URL.Path)
 		return
 	}
-	src, keyKnown, failed := h.authenticate(w, r)
-	if failed {
-		return
-	}
-	buf, ok := h.readBody(w, r, h.opts.Limits.MaxMessageBytes)
+	req, ok := h.begin(w, r, h.opts.Limits.MaxMessageBytes)
 	if !ok {
 		return
 	}
-	defer h.buffers.Put(buf)
-	receivedAt := h.opts.Now()
-	n := h.normalizers.Get().(*spec.Normalizer)
-	defer h.normalizers.Put(n)
-	msg, err := n.Normalize(buf.Bytes(), callType, nil, receivedAt)
-	if !keyKnown {
-		if src, failed = h.sourceFromBody(w, msg.WriteKey, err); failed {
-			return
-		}
+	defer req.done()
+	msg, err := req.n.Normalize(req.buf.Bytes(), callType, nil, req.receivedAt)
+	if !req.keyKnown && !h.sourceFromBody(w, req, msg.WriteKey, err) {
+		return
 	}
 	if err != nil {
-		q := quarantined(src, msg, receivedAt, err, buf.Bytes())
+		q := quarantined(req.src, msg, req.receivedAt, err, req.buf.Bytes())
 		if !h.append(w, r, nil, []store.Quarantined{q}) {
 			return
 		}
 		writeSpecError(w, http.StatusBadRequest, err)
 		return
 	}
-	if !h.append(w, r, []store.Event{event(src, msg)}, nil) {
+	if !h.append(w, r, []store.Event{event(req.src, msg)}, nil) {
 		return
 	}
 	writeOK(w)
@@ -122,19 +113,12 @@ func (h *Handler) single(w http.ResponseWriter, r *http.Request) {
 
 // batch handles /v1/batch, /v1/import and analytics.js's /b and /v1/b.
 func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
-	src, keyKnown, failed := h.authenticate(w, r)
-	if failed {
-		return
-	}
-	buf, ok := h.readBody(w, r, h.opts.Limits.MaxBatchBytes)
+	req, ok := h.begin(w, r, h.opts.Limits.MaxBatchBytes)
 	if !ok {
 		return
 	}
-	defer h.buffers.Put(buf)
-	receivedAt := h.opts.Now()
-	n := h.normalizers.Get().(*spec.Normalizer)
-	defer h.normalizers.Put(n)
-	b, err := n.DecodeBatch(buf.Bytes(), h.opts.Limits.MaxBatchMessages)
+	defer req.done()
+	b, err := req.n.DecodeBatch(req.buf.Bytes(), h.opts.Limits.MaxBatchMessages)
 	var se *spec.Error
 	if errors.As(err, &se) && se.Code == spec.CodeTooManyMessages {
 		// A limit, like the body size: refused before looking for a key in
@@ -142,23 +126,23 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 		writeSpecError(w, http.StatusRequestEntityTooLarge, err)
 		return
 	}
-	if !keyKnown {
+	if !req.keyKnown {
 		key := ""
 		if b != nil {
 			key = b.WriteKey
 			if key == "" && len(b.Messages) > 0 {
 				// analytics.js puts the key in every message too.
-				if m, _ := n.Normalize(b.Messages[0], "", &b.Defaults, receivedAt); m != nil {
+				if m, _ := req.n.Normalize(b.Messages[0], "", &b.Defaults, req.receivedAt); m != nil {
 					key = m.WriteKey
 				}
 			}
 		}
-		if src, failed = h.sourceFromBody(w, key, err); failed {
+		if !h.sourceFromBody(w, req, key, err) {
 			return
 		}
 	}
 	if err != nil {
-		q := quarantined(src, &spec.Message{}, receivedAt, err, buf.Bytes())
+		q := quarantined(req.src, &spec.Message{}, req.receivedAt, err, req.buf.Bytes())
 		if !h.append(w, r, nil, []store.Quarantined{q}) {
 			return
 		}
@@ -178,14 +162,14 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 			msg = &spec.Message{}
 			err = &spec.Error{Code: spec.CodeTooLarge, Message: fmt.Sprintf("message is larger than the limit of %d bytes", h.opts.Limits.MaxMessageBytes)}
 		} else {
-			msg, err = n.Normalize(raw, "", &b.Defaults, receivedAt)
+			msg, err = req.n.Normalize(raw, "", &b.Defaults, req.receivedAt)
 		}
 		if err != nil {
-			quar = append(quar, quarantined(src, msg, receivedAt, err, raw))
+			quar = append(quar, quarantined(req.src, msg, req.receivedAt, err, raw))
 			rejected = append(rejected, newRejection(i, msg.MessageID, err))
 			continue
 		}
-		events = append(events, event(src, msg))
+		events = append(events, event(req.src, msg))
 	}
 	if !h.append(w, r, events, quar) {
 		return
@@ -198,6 +182,38 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 		resp.Success, resp.Code, resp.Message = false, "invalid_batch", "every message in the batch was rejected"
 	}
 	writeJSON(w, status, resp)
+}
+
+// request is what single and batch calls start from: the source when the
+// header named it, the body read, and a normalizer, both pooled.
+type request struct {
+	h          *Handler
+	src        store.Source
+	keyKnown   bool
+	buf        *bytes.Buffer
+	n          *spec.Normalizer
+	receivedAt time.Time
+}
+
+// begin authenticates by header (if any) and reads the body up to limit;
+// it answers the request itself when either fails.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, limit int) (*request, bool) {
+	src, keyKnown, failed := h.authenticate(w, r)
+	if failed {
+		return nil, false
+	}
+	buf, ok := h.readBody(w, r, limit)
+	if !ok {
+		return nil, false
+	}
+	return &request{h: h, src: src, keyKnown: keyKnown, buf: buf,
+		n: h.normalizers.Get().(*spec.Normalizer), receivedAt: h.opts.Now()}, true
+}
+
+// done returns the pooled buffer and normalizer.
+func (req *request) done() {
+	req.h.buffers.Put(req.buf)
+	req.h.normalizers.Put(req.n)
 }
 
 // authenticate checks the Authorization header. keyKnown is false when the
@@ -220,24 +236,25 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (src stor
 }
 
 // sourceFromBody authenticates by the writeKey field when there was no
-// header. A body that could not be parsed has no key to find; its JSON
-// error is the useful answer then.
-func (h *Handler) sourceFromBody(w http.ResponseWriter, key string, parseErr error) (store.Source, bool) {
+// header, and says whether the request may go on. A body that could not be
+// parsed has no key to find; its JSON error is the useful answer then.
+func (h *Handler) sourceFromBody(w http.ResponseWriter, req *request, key string, parseErr error) bool {
 	if key == "" {
 		var se *spec.Error
 		if errors.As(parseErr, &se) && se.Code == spec.CodeInvalidJSON {
 			writeSpecError(w, http.StatusBadRequest, parseErr)
-			return store.Source{}, true
+			return false
 		}
 		writeError(w, http.StatusUnauthorized, "unauthorized", "", "missing write key: send it as the Basic auth username or as writeKey in the body")
-		return store.Source{}, true
+		return false
 	}
 	src, ok := h.opts.Sources.Source(key)
 	if !ok {
 		writeError(w, http.StatusUnauthorized, "unauthorized", "", "invalid write key")
-		return store.Source{}, true
+		return false
 	}
-	return src, false
+	req.src = src
+	return true
 }
 
 // append commits and, when that fails, answers 503 so that SDKs retry: a
