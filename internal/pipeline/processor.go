@@ -28,7 +28,9 @@ type Processor struct {
 	log      Log
 	profiles ProfileStore
 	logger   *slog.Logger
-	// Batch is how many events one transaction applies.
+	// Batch is how many events one transaction applies at most: when the
+	// processor is behind, big batches write each hot profile once for many
+	// events.
 	Batch int
 	// Idle is how long to wait for new events when caught up; it bounds
 	// the lag from commit to visible profile.
@@ -37,7 +39,7 @@ type Processor struct {
 
 // NewProcessor returns a profile processor.
 func NewProcessor(log Log, profiles ProfileStore, logger *slog.Logger) *Processor {
-	return &Processor{log: log, profiles: profiles, logger: logger, Batch: 1000, Idle: 50 * time.Millisecond}
+	return &Processor{log: log, profiles: profiles, logger: logger, Batch: 10000, Idle: 50 * time.Millisecond}
 }
 
 // Run applies the log until ctx ends. A failing step is retried after a

@@ -105,10 +105,11 @@ type profileRef struct {
 }
 
 // traitSet is a profile's traits as of the applied events; dirty ones are
-// not written yet.
+// not written yet, and stored holds the values in the table.
 type traitSet struct {
-	cur   map[string]version
-	dirty map[string]store.Trait
+	cur    map[string]version
+	dirty  map[string]store.Trait
+	stored map[string]string
 }
 
 func newApplier(ctx context.Context, tx *sql.Tx) *applier {
@@ -135,17 +136,30 @@ func (a *applier) flush() error {
 			", first_seen, first_seq, first_message_id, first_source, last_seen, last_seq, last_message_id, last_source) VALUES ", rows, touchConflict); err != nil {
 			return fmt.Errorf("%s: %w", o.activity, err)
 		}
-		rows = rows[:0]
+		// Most writes repeat a trait's value and only move its version;
+		// leaving value out of those updates leaves its index alone.
+		var changed, moved [][]any
 		for ref, ts := range a.traitSet {
 			if ref.o != o {
 				continue
 			}
-			for _, t := range ts.dirty {
-				rows = append(rows, []any{ref.workspace, ref.who, t.Key, t.Name, string(t.Value), t.UpdatedAt.UnixMilli(), t.Seq, t.Source, t.MessageID})
+			for key, t := range ts.dirty {
+				row := []any{ref.workspace, ref.who, t.Key, t.Name, string(t.Value), t.UpdatedAt.UnixMilli(), t.Seq, t.Source, t.MessageID}
+				if prev, ok := ts.stored[key]; ok && prev == string(t.Value) {
+					moved = append(moved, row)
+				} else {
+					changed = append(changed, row)
+				}
+				ts.stored[key] = string(t.Value)
 			}
 			clear(ts.dirty)
 		}
-		if err := a.insertRows("INSERT OR REPLACE INTO "+o.traits+"(workspace, "+o.column+", key, name, value, ts, seq, source, message_id) VALUES ", rows, ""); err != nil {
+		insert := "INSERT INTO " + o.traits + "(workspace, " + o.column + ", key, name, value, ts, seq, source, message_id) VALUES "
+		version := " ON CONFLICT DO UPDATE SET name = excluded.name, ts = excluded.ts, seq = excluded.seq, source = excluded.source, message_id = excluded.message_id"
+		if err := a.insertRows(insert, changed, version+", value = excluded.value"); err != nil {
+			return fmt.Errorf("%s: %w", o.traits, err)
+		}
+		if err := a.insertRows(insert, moved, version); err != nil {
 			return fmt.Errorf("%s: %w", o.traits, err)
 		}
 	}
@@ -295,7 +309,7 @@ func (a *applier) traits(ref profileRef) (*traitSet, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	set := &traitSet{cur: map[string]version{}, dirty: map[string]store.Trait{}}
+	set := &traitSet{cur: map[string]version{}, dirty: map[string]store.Trait{}, stored: map[string]string{}}
 	for rows.Next() {
 		var (
 			key string
@@ -305,6 +319,7 @@ func (a *applier) traits(ref profileRef) (*traitSet, error) {
 			return nil, err
 		}
 		set.cur[key] = v
+		set.stored[key] = v.value
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
