@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"roster/internal/store"
@@ -105,22 +104,12 @@ func (s *seenSet) add(keys []dedupKey, now time.Time) {
 }
 
 func insertKeys(ctx context.Context, tx *sql.Tx, keys []dedupKey, now time.Time) error {
-	args := make([]any, 0, rowsPerInsert*2)
-	for start := 0; start < len(keys); start += rowsPerInsert {
-		chunk := keys[start:min(start+rowsPerInsert, len(keys))]
-		args = args[:0]
-		var sb strings.Builder
-		sb.WriteString("INSERT INTO dedup_log(key, seen_at) VALUES ")
-		for i := range chunk {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteString("(?,?)")
-			args = append(args, chunk[i][:], now.Unix())
-		}
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
-			return fmt.Errorf("sqlite: record dedup keys: %w", err)
-		}
+	args := make([]any, 0, len(keys)*2)
+	for i := range keys {
+		args = append(args, keys[i][:], now.Unix())
+	}
+	if err := insertMany(ctx, tx, "INSERT INTO dedup_log(key, seen_at) VALUES ", 2, "", args); err != nil {
+		return fmt.Errorf("sqlite: record dedup keys: %w", err)
 	}
 	return nil
 }

@@ -189,29 +189,17 @@ func (a *applier) flush() error {
 	return nil
 }
 
-// insertRows runs prefix with as many value tuples as rows, 64 at a time,
-// then suffix. Rows of one statement must not conflict with each other,
-// which the maps that gather them ensure.
+// insertRows inserts rows with insertMany. Rows of one statement must not
+// conflict with each other, which the maps that gather them ensure.
 func (a *applier) insertRows(prefix string, rows [][]any, suffix string) error {
-	for start := 0; start < len(rows); start += rowsPerInsert {
-		chunk := rows[start:min(start+rowsPerInsert, len(rows))]
-		tuple := "(" + strings.Repeat("?,", len(chunk[0])-1) + "?)"
-		var sb strings.Builder
-		sb.WriteString(prefix)
-		args := make([]any, 0, len(chunk)*len(chunk[0]))
-		for i, r := range chunk {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteString(tuple)
-			args = append(args, r...)
-		}
-		sb.WriteString(suffix)
-		if err := a.exec(sb.String(), args...); err != nil {
-			return err
-		}
+	if len(rows) == 0 {
+		return nil
 	}
-	return nil
+	args := make([]any, 0, len(rows)*len(rows[0]))
+	for _, r := range rows {
+		args = append(args, r...)
+	}
+	return insertMany(a.ctx, a.tx, prefix, len(rows[0]), suffix, args)
 }
 
 func (a *applier) exec(query string, args ...any) error {

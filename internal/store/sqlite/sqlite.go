@@ -176,30 +176,45 @@ func (s *Store) write(ctx context.Context, events []store.Event, quarantined []s
 }
 
 func insertEvents(ctx context.Context, tx *sql.Tx, events []store.Event) error {
-	args := make([]any, 0, rowsPerInsert*8)
-	for start := 0; start < len(events); start += rowsPerInsert {
-		chunk := events[start:min(start+rowsPerInsert, len(events))]
-		args = args[:0]
+	const columns = 8
+	args := make([]any, 0, len(events)*columns)
+	for _, e := range events {
+		var warnings any
+		if len(e.Warnings) > 0 {
+			b, err := json.Marshal(e.Warnings)
+			if err != nil {
+				return fmt.Errorf("sqlite: encode warnings: %w", err)
+			}
+			warnings = string(b)
+		}
+		args = append(args, e.Workspace, e.Source, e.MessageID, e.Type,
+			e.ReceivedAt.UnixMilli(), e.Timestamp.UnixMilli(), warnings, e.Body)
+	}
+	if err := insertMany(ctx, tx, "INSERT INTO events(workspace, source, message_id, type, received_at, timestamp, warnings, body) VALUES ", columns, "", args); err != nil {
+		return fmt.Errorf("sqlite: insert events: %w", err)
+	}
+	return nil
+}
+
+// insertMany inserts rows of columns values each, given flat in args,
+// rowsPerInsert to a statement: prefix ends in VALUES, suffix may add an
+// ON CONFLICT clause. A statement per row was most of the cost of writing.
+func insertMany(ctx context.Context, tx *sql.Tx, prefix string, columns int, suffix string, args []any) error {
+	tuple := "(" + strings.Repeat("?,", columns-1) + "?)"
+	step := rowsPerInsert * columns
+	for start := 0; start < len(args); start += step {
+		chunk := args[start:min(start+step, len(args))]
 		var sb strings.Builder
-		sb.WriteString("INSERT INTO events(workspace, source, message_id, type, received_at, timestamp, warnings, body) VALUES ")
-		for i, e := range chunk {
+		sb.WriteString(prefix)
+		for i := 0; i < len(chunk)/columns; i++ {
 			if i > 0 {
 				sb.WriteByte(',')
 			}
-			sb.WriteString("(?,?,?,?,?,?,?,?)")
-			var warnings any
-			if len(e.Warnings) > 0 {
-				b, err := json.Marshal(e.Warnings)
-				if err != nil {
-					return fmt.Errorf("sqlite: encode warnings: %w", err)
-				}
-				warnings = string(b)
-			}
-			args = append(args, e.Workspace, e.Source, e.MessageID, e.Type,
-				e.ReceivedAt.UnixMilli(), e.Timestamp.UnixMilli(), warnings, e.Body)
+			sb.WriteString(tuple)
 		}
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
-			return fmt.Errorf("sqlite: insert events: %w", err)
+		sb.WriteString(suffix)
+		if _, err := tx.ExecContext(ctx, sb.String(), chunk...); err != nil {
+			return err
 		}
 	}
 	return nil
