@@ -35,6 +35,10 @@ type Processor struct {
 	// Idle is how long to wait for new events when caught up; it bounds
 	// the lag from commit to visible profile.
 	Idle time.Duration
+	// Lease, when set, makes Run process only while this node holds it,
+	// so that of several nodes on one database one applies the log (the
+	// cursor check in ApplyProfiles keeps a handover exact).
+	Lease *store.Keeper
 }
 
 // NewProcessor returns a profile processor.
@@ -46,8 +50,20 @@ func NewProcessor(log Log, profiles ProfileStore, logger *slog.Logger) *Processo
 // pause: the cursor only moves with a successful commit, so nothing is
 // skipped.
 func (p *Processor) Run(ctx context.Context) {
+	if p.Lease != nil {
+		defer p.Lease.Release(ctx)
+	}
 	backoff := p.Idle
 	for ctx.Err() == nil {
+		if p.Lease != nil {
+			if ok, err := p.Lease.Hold(ctx); !ok {
+				if err != nil && ctx.Err() == nil {
+					p.logger.Error("profile processing lease failed", "err", err)
+				}
+				pause(ctx, p.Lease.Wait())
+				continue
+			}
+		}
 		n, err := p.Step(ctx)
 		wait := time.Duration(0)
 		switch {
@@ -60,12 +76,19 @@ func (p *Processor) Run(ctx context.Context) {
 				wait = p.Idle
 			}
 		}
-		if wait > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(wait):
-			}
-		}
+		pause(ctx, wait)
+	}
+}
+
+func pause(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 

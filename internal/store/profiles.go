@@ -153,6 +153,9 @@ type Profiles interface {
 	Cursor(ctx context.Context, name string) (int64, error)
 	// ApplyProfiles applies updates in order and moves the profile cursor
 	// to upTo, in one transaction: a crash leaves either all or none.
+	// Updates at or below the stored cursor are skipped, so that two
+	// processors that overlap (a node taking over from one that seemed
+	// dead) still apply each event once.
 	ApplyProfiles(ctx context.Context, updates []ProfileUpdate, upTo int64) error
 	// ResetProfiles forgets all profile state and the cursor, for a
 	// rebuild from the log.

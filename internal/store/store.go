@@ -84,6 +84,8 @@ type Store interface {
 	Log
 	Credentials
 	Profiles
+	Outbox
+	Leases
 	// Ping reports whether the store can serve reads and writes.
 	Ping(ctx context.Context) error
 	// Close flushes pending appends and releases the store.

@@ -37,8 +37,18 @@ func (s *Store) ApplyProfiles(ctx context.Context, updates []store.ProfileUpdate
 		return fmt.Errorf("sqlite: begin profiles: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	var cursor int64
+	if err := tx.QueryRowContext(ctx, "SELECT seq FROM cursors WHERE name = ?", store.ProfileCursor).Scan(&cursor); err != nil && err != sql.ErrNoRows {
+		return fmt.Errorf("sqlite: read cursor: %w", err)
+	}
+	if upTo <= cursor {
+		return nil
+	}
 	a := newApplier(ctx, tx)
 	for i := range updates {
+		if updates[i].Seq <= cursor {
+			continue
+		}
 		if err := a.apply(&updates[i]); err != nil {
 			return fmt.Errorf("sqlite: apply event %d: %w", updates[i].Seq, err)
 		}

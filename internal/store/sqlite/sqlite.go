@@ -1,6 +1,7 @@
 // Package sqlite is the embedded backend: the log in roster.db (WAL,
-// synchronous=FULL, one group-committing writer) and the profiles derived
-// from it in profiles.db, written by the profile processor.
+// synchronous=FULL, one group-committing writer), the profiles derived
+// from it in profiles.db, written by the profile processor, and the
+// destinations' cursors, retries and dead letters in outbox.db.
 package sqlite
 
 import (
@@ -31,6 +32,8 @@ type Store struct {
 	r      *sql.DB
 	pw     *sql.DB // profiles.db, written by the profile processor only
 	pr     *sql.DB
+	ow     *sql.DB // outbox.db, written by delivery
+	or     *sql.DB
 	opts   store.Options
 	commit *groupcommit.Committer
 	lock   *os.File // held while open: one server per data directory
@@ -50,34 +53,33 @@ func Open(ctx context.Context, dir string, opts store.Options, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	// The log is fsync'd at every commit; profiles are derived from it and
-	// rebuilt from their cursor, so losing their last commits to a power
-	// cut costs only reprocessing.
-	w, r, err := openDB(filepath.Join(dir, "roster.db"), "FULL")
-	if err != nil {
-		lock.Close()
-		return nil, err
-	}
-	pw, pr, err := openDB(filepath.Join(dir, "profiles.db"), "NORMAL")
-	if err != nil {
-		w.Close()
-		r.Close()
-		lock.Close()
-		return nil, err
-	}
-	opts = opts.WithDefaults()
+	// The log is fsync'd at every commit; profiles and deliveries are
+	// derived from it and redone from their cursors, so losing their last
+	// commits to a power cut costs only reprocessing (and a redelivery).
+	var dbs []*sql.DB
 	fail := func(err error) (*Store, error) {
-		w.Close()
-		r.Close()
-		pw.Close()
-		pr.Close()
+		for _, db := range dbs {
+			db.Close()
+		}
 		lock.Close()
 		return nil, err
 	}
+	for _, f := range []struct{ name, sync string }{{"roster.db", "FULL"}, {"profiles.db", "NORMAL"}, {"outbox.db", "NORMAL"}} {
+		w, r, err := openDB(filepath.Join(dir, f.name), f.sync)
+		if err != nil {
+			return fail(err)
+		}
+		dbs = append(dbs, w, r)
+	}
+	w, r, pw, pr, ow, or := dbs[0], dbs[1], dbs[2], dbs[3], dbs[4], dbs[5]
+	opts = opts.WithDefaults()
 	if err := migrate(ctx, w, migrations); err != nil {
 		return fail(err)
 	}
 	if err := migrate(ctx, pw, profileMigrations); err != nil {
+		return fail(err)
+	}
+	if err := migrate(ctx, ow, outboxMigrations); err != nil {
 		return fail(err)
 	}
 	// Profiles rewrite the same hot pages batch after batch; checkpointing
@@ -92,7 +94,7 @@ func Open(ctx context.Context, dir string, opts store.Options, log *slog.Logger)
 		return fail(err)
 	}
 	log.Debug("dedup keys loaded", "keys", seen.len())
-	s := &Store{w: w, r: r, pw: pw, pr: pr, opts: opts, lock: lock, seen: seen}
+	s := &Store{w: w, r: r, pw: pw, pr: pr, ow: ow, or: or, opts: opts, lock: lock, seen: seen}
 	s.commit = groupcommit.New(s.write, maxTxEvents)
 	return s, nil
 }
@@ -126,7 +128,7 @@ func openDB(path, synchronous string) (w, r *sql.DB, err error) {
 // Close flushes pending appends and closes the databases.
 func (s *Store) Close() error {
 	s.commit.Close()
-	return errors.Join(s.w.Close(), s.r.Close(), s.pw.Close(), s.pr.Close(), s.lock.Close())
+	return errors.Join(s.w.Close(), s.r.Close(), s.pw.Close(), s.pr.Close(), s.ow.Close(), s.or.Close(), s.lock.Close())
 }
 
 // Ping checks that the database answers.

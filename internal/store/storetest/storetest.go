@@ -39,6 +39,9 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Quarantine", func(t *testing.T) { testQuarantine(t, open) })
 	t.Run("Credentials", func(t *testing.T) { testCredentials(t, open) })
 	t.Run("Profiles", func(t *testing.T) { runProfiles(t, open) })
+	t.Run("OverlappingProcessors", func(t *testing.T) { testOverlappingProcessors(t, open) })
+	t.Run("Outbox", func(t *testing.T) { runOutbox(t, open) })
+	t.Run("Leases", func(t *testing.T) { runLeases(t, open) })
 }
 
 // Event makes a test event.
