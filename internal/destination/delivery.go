@@ -1,0 +1,346 @@
+package destination
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"roster/internal/store"
+)
+
+// Log is what delivery reads.
+type Log interface {
+	Read(ctx context.Context, after int64, limit int) ([]store.Event, error)
+}
+
+// Target is one configured destination.
+type Target struct {
+	Workspace string
+	// Name is what the integrations object matches.
+	Name string
+	Type string
+	// Types are the call types it takes; empty means all.
+	Types     []string
+	Converter Converter
+}
+
+// ID names the destination in the outbox: "<workspace>/<name>".
+func (t Target) ID() string { return t.Workspace + "/" + t.Name }
+
+// takes says whether the destination gets ev at all, and with which
+// per-destination options.
+func (t Target) takes(e store.Event, ev Event) (bool, []byte) {
+	if e.Workspace != t.Workspace || (len(t.Types) > 0 && !slices.Contains(t.Types, e.Type)) {
+		return false, nil
+	}
+	return Enabled(ev.Integrations, t.Name)
+}
+
+// Deliverer sends one destination's events: new ones from its cursor over
+// the log, and due retries from its outbox. It runs on one node at a time,
+// under a lease.
+type Deliverer struct {
+	target Target
+	log    Log
+	outbox store.Outbox
+	client *http.Client
+	logger *slog.Logger
+
+	Policy Policy
+	// Concurrency bounds the requests in flight to the provider.
+	Concurrency int
+	// Batch is how many log events one round reads.
+	Batch int
+	// Idle is the pause when there is nothing to send.
+	Idle time.Duration
+	Now  func() time.Time
+
+	// down counts rounds in which the provider failed every send; while
+	// it is down the cursor waits instead of filling the outbox with the
+	// whole backlog.
+	down int
+}
+
+// NewDeliverer returns a deliverer for target.
+func NewDeliverer(target Target, log Log, outbox store.Outbox, client *http.Client, logger *slog.Logger) *Deliverer {
+	return &Deliverer{target: target, log: log, outbox: outbox, client: client,
+		logger: logger.With("destination", target.ID()),
+		Policy: DefaultPolicy(), Concurrency: 8, Batch: 500, Idle: 100 * time.Millisecond, Now: time.Now}
+}
+
+// Target returns what the deliverer delivers to.
+func (d *Deliverer) Target() Target { return d.target }
+
+// unit is what one send delivers: one event, or a batch of them.
+type unit struct {
+	events []Event
+	// prior is the retry being retried (nil for new events).
+	prior *store.Delivery
+}
+
+// result is a unit's outcome.
+type result struct {
+	verdict    Verdict
+	status     int
+	err        string
+	response   []byte
+	retryAfter time.Duration
+}
+
+// Round sends due retries and the next events of the log once. It says
+// how much it did (0: idle) and how long to wait when the provider is down.
+func (d *Deliverer) Round(ctx context.Context) (int, time.Duration, error) {
+	id := d.target.ID()
+	now := d.Now()
+	due, err := d.outbox.DueRetries(ctx, id, now, d.Batch)
+	if err != nil {
+		return 0, 0, err
+	}
+	cursor, err := d.outbox.DeliveryCursor(ctx, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	events, err := d.log.Read(ctx, cursor, d.Batch)
+	if err != nil {
+		return 0, 0, fmt.Errorf("destination %s: read log: %w", id, err)
+	}
+	var out store.DeliveryOutcome
+	var retries, fresh []unit
+	for i := range due {
+		ev, err := Parse(due[i].Seq, due[i].Body)
+		if err != nil {
+			out.Dead = append(out.Dead, dead(due[i], now, err))
+			continue
+		}
+		_, ev.Options = Enabled(ev.Integrations, d.target.Name)
+		retries = append(retries, unit{events: []Event{ev}, prior: &due[i]})
+	}
+	var take []Event
+	for _, e := range events {
+		ev, err := Parse(e.Seq, e.Body)
+		if err != nil {
+			out.Dead = append(out.Dead, dead(store.Delivery{Seq: e.Seq, Body: e.Body}, now, err))
+			continue
+		}
+		ok, opts := d.target.takes(e, ev)
+		if !ok {
+			out.Skipped++
+			continue
+		}
+		ev.Options = opts
+		take = append(take, ev)
+	}
+	fresh = d.units(take)
+
+	results := d.sendAll(ctx, append(retries, fresh...))
+	if ctx.Err() != nil {
+		return 0, 0, ctx.Err()
+	}
+	for i, u := range retries {
+		d.settle(&out, u, results[i], now)
+	}
+	var pause time.Duration
+	freshResults := results[len(retries):]
+	if len(fresh) > 0 && allRetry(freshResults) {
+		// The provider is down (or refusing everything for now): leave
+		// the events in the log and try the round again later.
+		d.down++
+		ra := time.Duration(0)
+		for _, r := range freshResults {
+			ra = max(ra, r.retryAfter)
+		}
+		// Probe at least once a minute so that delivery resumes soon after
+		// the provider does, unless it asked for a longer wait.
+		pause = max(min(d.Policy.Backoff(d.down, 0), time.Minute), ra)
+		d.logger.Warn("destination failing; delivery paused", "err", freshResults[0].err, "retry_in", pause, "rounds", d.down)
+		events = nil
+		out.Skipped = 0
+	} else {
+		d.down = 0
+		for i, u := range fresh {
+			d.settle(&out, u, freshResults[i], now)
+		}
+	}
+	var upTo int64
+	if len(events) > 0 {
+		upTo = events[len(events)-1].Seq
+	}
+	if err := d.outbox.RecordDeliveries(ctx, id, upTo, out); err != nil {
+		return 0, 0, err
+	}
+	return len(due) + len(events), pause, nil
+}
+
+func allRetry(rs []result) bool {
+	for _, r := range rs {
+		if r.verdict != Retry {
+			return false
+		}
+	}
+	return true
+}
+
+// units groups new events into sends: batches when the converter takes
+// them.
+func (d *Deliverer) units(evs []Event) []unit {
+	size := 1
+	if b, ok := d.target.Converter.(BatchConverter); ok {
+		size = max(1, b.MaxBatch())
+	}
+	var us []unit
+	for start := 0; start < len(evs); start += size {
+		us = append(us, unit{events: evs[start:min(start+size, len(evs))]})
+	}
+	return us
+}
+
+// settle turns a unit's result into the outcome of each of its events.
+func (d *Deliverer) settle(out *store.DeliveryOutcome, u unit, r result, now time.Time) {
+	for _, ev := range u.events {
+		prev := store.Delivery{Seq: ev.Seq, Body: ev.Body}
+		if u.prior != nil {
+			prev = *u.prior
+		}
+		next := store.Delivery{Destination: d.target.ID(), Seq: ev.Seq, Body: ev.Body, Attempts: prev.Attempts + 1,
+			Status: r.status, Error: r.err, Response: r.response, FailedAt: now}
+		switch {
+		case r.verdict == Delivered:
+			out.Delivered = append(out.Delivered, ev.Seq)
+		case r.verdict == Retry && next.Attempts < d.Policy.Attempts:
+			next.NextAt = now.Add(d.Policy.Backoff(next.Attempts, r.retryAfter))
+			out.Retry = append(out.Retry, next)
+		default:
+			out.Dead = append(out.Dead, next)
+		}
+	}
+}
+
+func dead(d store.Delivery, now time.Time, err error) store.Delivery {
+	d.Attempts++
+	d.Error, d.Status, d.FailedAt = err.Error(), 0, now
+	return d
+}
+
+// sendAll sends units with at most Concurrency in flight.
+func (d *Deliverer) sendAll(ctx context.Context, us []unit) []result {
+	results := make([]result, len(us))
+	sem := make(chan struct{}, max(1, d.Concurrency))
+	var wg sync.WaitGroup
+	for i, u := range us {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i] = d.send(ctx, u)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// send converts a unit and sends its requests in order; the first that
+// fails decides the outcome, and a retry sends them all again (providers'
+// updates are idempotent: $set, upserts, events with an insert id).
+func (d *Deliverer) send(ctx context.Context, u unit) result {
+	var reqs []Request
+	var err error
+	if b, ok := d.target.Converter.(BatchConverter); ok && len(u.events) > 1 {
+		reqs, err = b.ConvertBatch(u.events)
+	} else {
+		reqs, err = d.target.Converter.Convert(u.events[0])
+	}
+	if err != nil {
+		return result{verdict: Permanent, err: "conversion: " + err.Error()}
+	}
+	for _, r := range reqs {
+		if res := d.do(ctx, r); res.verdict != Delivered {
+			return res
+		}
+	}
+	return result{verdict: Delivered}
+}
+
+// maxResponse is how much of a provider's answer a dead letter keeps.
+const maxResponse = 4 << 10
+
+func (d *Deliverer) do(ctx context.Context, r Request) result {
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		return result{verdict: Permanent, err: "request: " + err.Error()}
+	}
+	for k, vs := range r.Header {
+		req.Header[k] = vs
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return result{verdict: Retry, err: err.Error()}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	// Drain a little more so the connection can be reused.
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) //nolint:errcheck
+	res := result{verdict: Classify(resp), status: resp.StatusCode}
+	if c, ok := d.target.Converter.(ResponseChecker); ok {
+		res.verdict = c.Check(r, resp.StatusCode, body)
+	}
+	if res.verdict != Delivered {
+		res.err = r.Method + " " + req.URL.Redacted() + ": " + resp.Status
+		res.response = body
+		res.retryAfter = RetryAfter(resp.Header, d.Now())
+	}
+	return res
+}
+
+// leaseTTL is how long a node keeps a destination after it stops renewing.
+const leaseTTL = 15 * time.Second
+
+// Run delivers until ctx ends, holding the destination's lease so that one
+// node of several delivers it.
+func (d *Deliverer) Run(ctx context.Context, leases store.Leases, holder string) {
+	lease := store.NewKeeper(leases, "destination:"+d.target.ID(), holder, leaseTTL)
+	defer lease.Release(ctx)
+	backoff := d.Idle
+	for ctx.Err() == nil {
+		if ok, err := lease.Hold(ctx); !ok {
+			if err != nil && ctx.Err() == nil {
+				d.logger.Error("destination lease failed", "err", err)
+			}
+			sleep(ctx, lease.Wait())
+			continue
+		}
+		wait := time.Duration(0)
+		n, pause, err := d.Round(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			d.logger.Error("delivery round failed; retrying", "err", err, "retry_in", backoff)
+			wait, backoff = backoff, min(backoff*2, 5*time.Second)
+		case err == nil:
+			backoff = d.Idle
+			wait = pause
+			if n == 0 && wait == 0 {
+				wait = d.Idle
+			}
+		}
+		// A pause longer than the lease may lose it to another node, which
+		// is fine: that node keeps its own pause.
+		sleep(ctx, wait)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
