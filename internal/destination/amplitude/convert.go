@@ -1,0 +1,368 @@
+package amplitude
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"roster/internal/destination"
+	"roster/internal/spec"
+)
+
+func (c *converter) Convert(ev destination.Event) ([]destination.Request, error) {
+	switch ev.Type {
+	case spec.Group:
+		return c.group(ev)
+	case spec.Identify:
+		return c.identify(ev)
+	case spec.Track:
+		if ev.Event == "" {
+			return nil, fmt.Errorf("amplitude: track without an event name: %w", destination.ErrPermanent)
+		}
+		return c.track(ev, ev.Event)
+	case spec.Page, spec.Screen:
+		return c.track(ev, viewedName(ev))
+	}
+	// alias: see the package comment.
+	return nil, nil
+}
+
+func (c *converter) group(ev destination.Event) ([]destination.Request, error) {
+	if ev.GroupID == "" {
+		return nil, fmt.Errorf("amplitude: group without a groupId: %w", destination.ErrPermanent)
+	}
+	ident, err := c.identity(ev)
+	if err != nil {
+		return nil, err
+	}
+	var reqs []destination.Request
+	if traits := destination.TraitMap(ev.Traits); len(traits) > 0 {
+		gi := map[string]any{
+			"group_type":       c.groupType,
+			"group_value":      ev.GroupID,
+			"group_properties": operations(spec.Group, traits),
+		}
+		r, err := c.form("/groupidentify", gi)
+		if err != nil {
+			return nil, err
+		}
+		reqs = append(reqs, r)
+	}
+	ident["groups"] = map[string]any{c.groupType: ev.GroupID}
+	ident["user_properties"] = map[string]any{"$set": map[string]any{c.groupType: ev.GroupID}}
+	r, err := c.form("/identify", ident)
+	if err != nil {
+		return nil, err
+	}
+	return append(reqs, r), nil
+}
+
+func (c *converter) identify(ev destination.Event) ([]destination.Request, error) {
+	ident, err := c.identity(ev)
+	if err != nil {
+		return nil, err
+	}
+	traits := destination.TraitMap(ev.Traits)
+	_, hasUser := ident["user_id"]
+	_, hasDevice := ident["device_id"]
+	if len(traits) == 0 && !(hasUser && hasDevice) {
+		return nil, nil
+	}
+	if len(traits) > 0 {
+		ident["user_properties"] = operations(spec.Identify, traits)
+	}
+	ctx := destination.TraitMap(ev.Context)
+	for _, f := range contextFields {
+		if s := str(lookup(ctx, f.path...)); s != "" {
+			ident[f.field] = s
+		}
+	}
+	r, err := c.form("/identify", ident)
+	if err != nil {
+		return nil, err
+	}
+	return []destination.Request{r}, nil
+}
+
+func (c *converter) track(ev destination.Event, eventType string) ([]destination.Request, error) {
+	e, err := c.identity(ev)
+	if err != nil {
+		return nil, err
+	}
+	props := destination.TraitMap(ev.Properties)
+	ctx := destination.TraitMap(ev.Context)
+	if ev.Type == spec.Page || ev.Type == spec.Screen {
+		if ev.Name != "" {
+			props["name"] = ev.Name
+		}
+		if cat := category(ev); cat != "" {
+			props["category"] = cat
+		}
+	}
+	e["event_type"] = eventType
+	e["time"] = ev.Timestamp.UnixMilli()
+	e["insert_id"] = ev.MessageID
+	if len(props) > 0 {
+		e["event_properties"] = props
+	}
+	if g := str(ctx["groupId"]); g != "" {
+		e["groups"] = map[string]any{c.groupType: g}
+	}
+	for _, f := range contextFields {
+		if s := str(lookup(ctx, f.path...)); s != "" {
+			e[f.field] = s
+		}
+	}
+	if ip := str(ctx["ip"]); ip != "" {
+		e["ip"] = ip
+	}
+	for field, key := range map[string]string{"location_lat": "latitude", "location_lng": "longitude"} {
+		if n, ok := lookup(ctx, "location", key).(json.Number); ok {
+			e[field] = n
+		}
+	}
+	// Amplitude's revenue fields, from Segment's spec properties.
+	for _, f := range []string{"revenue", "price", "quantity"} {
+		if n, ok := props[f].(json.Number); ok {
+			e[f] = n
+		}
+	}
+	for _, f := range []string{"productId", "revenueType"} {
+		if s, ok := props[f].(string); ok && s != "" {
+			e[f] = s
+		}
+	}
+	if n, ok := sessionID(ev.Options); ok {
+		e["session_id"] = n
+	}
+	body := map[string]any{"api_key": c.apiKey, "events": []any{e}}
+	if c.sendMin {
+		body["options"] = map[string]any{"min_id_length": c.minIDLength}
+	}
+	b, err := marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	return []destination.Request{{
+		Method: http.MethodPost,
+		URL:    c.base + "/2/httpapi",
+		Header: http.Header{"Content-Type": {"application/json"}},
+		Body:   b,
+	}}, nil
+}
+
+// form builds a request to the Identify or Group Identify API, which take
+// form fields, the identification being JSON.
+func (c *converter) form(path string, identification map[string]any) (destination.Request, error) {
+	b, err := marshal([]any{identification})
+	if err != nil {
+		return destination.Request{}, err
+	}
+	f := url.Values{"api_key": {c.apiKey}, "identification": {string(b)}}
+	if c.sendMin && path == "/identify" {
+		// Not on the Identify API's page, but Segment's Amplitude
+		// destination sends it there too; without it short ids are
+		// dropped. Group identifications carry no ids.
+		f.Set("options", fmt.Sprintf(`{"min_id_length":%d}`, c.minIDLength))
+	}
+	return destination.Request{
+		Method: http.MethodPost,
+		URL:    c.base + path,
+		Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
+		Body:   []byte(f.Encode()),
+	}, nil
+}
+
+// identity starts an event or identification with the ids Amplitude will
+// keep: user_id = userId, device_id = anonymousId else context.device.id.
+func (c *converter) identity(ev destination.Event) (map[string]any, error) {
+	m := map[string]any{}
+	if c.usable(ev.UserID) {
+		m["user_id"] = ev.UserID
+	}
+	ctx := destination.TraitMap(ev.Context)
+	for _, d := range []string{ev.AnonymousID, str(lookup(ctx, "device", "id"))} {
+		if c.usable(d) {
+			m["device_id"] = d
+			break
+		}
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("amplitude: no user or device id Amplitude accepts (at least %d characters, not a placeholder): userId %q, anonymousId %q: %w",
+			c.minIDLength, ev.UserID, ev.AnonymousID, destination.ErrPermanent)
+	}
+	return m, nil
+}
+
+func (c *converter) usable(id string) bool {
+	return utf8.RuneCountInString(id) >= c.minIDLength && !invalidIDs[strings.ToLower(id)]
+}
+
+// invalidIDs are the ids the HTTP V2 API answers with a 400.
+var invalidIDs = map[string]bool{
+	"anonymous": true, "nil": true, "none": true, "null": true, "n/a": true, "na": true,
+	"undefined": true, "unknown": true, `""`: true, "00000000-0000-0000-0000-000000000000": true,
+	"{}": true, "lmy47d": true, "0": true, "-1": true,
+}
+
+// contextFields are the Segment context fields that Amplitude has event
+// and identification fields for.
+var contextFields = []struct {
+	field string
+	path  []string
+}{
+	{"app_version", []string{"app", "version"}},
+	{"os_name", []string{"os", "name"}},
+	{"os_version", []string{"os", "version"}},
+	{"device_brand", []string{"device", "brand"}},
+	{"device_manufacturer", []string{"device", "manufacturer"}},
+	{"device_model", []string{"device", "model"}},
+	{"carrier", []string{"network", "carrier"}},
+	{"country", []string{"location", "country"}},
+	{"region", []string{"location", "region"}},
+	{"city", []string{"location", "city"}},
+	{"language", []string{"locale"}},
+}
+
+// operations turns traits into user or group property operations: values
+// are $set, nulls $unset (Amplitude has no null property value). Two
+// spellings of one reserved trait (createdAt, created_at) give one
+// property under the spec's spelling: the spec's spelling wins, else the
+// first in sorted order, so that the result does not depend on map order.
+func operations(callType string, traits map[string]any) map[string]any {
+	set, unset := map[string]any{}, map[string]any{}
+	exact := map[string]bool{}
+	keys := make([]string, 0, len(traits))
+	for k := range traits {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		name := spec.TraitName(callType, k)
+		if _, seen := exact[name]; seen && (exact[name] || k != name) {
+			continue
+		}
+		exact[name] = k == name
+		delete(set, name)
+		delete(unset, name)
+		switch v := traits[k]; {
+		case v == nil:
+			unset[name] = "-"
+		case name == "createdAt":
+			set[name] = isoDate(v)
+		default:
+			set[name] = v
+		}
+	}
+	ops := map[string]any{}
+	if len(set) > 0 {
+		ops["$set"] = set
+	}
+	if len(unset) > 0 {
+		ops["$unset"] = unset
+	}
+	return ops
+}
+
+// isoDate writes a timestamp the way Amplitude compares dates, as
+// strings: ISO 8601 in UTC without zone. Dates without a time are already
+// in that form; values that are not dates pass through.
+func isoDate(v any) any {
+	s, ok := v.(string)
+	if !ok {
+		return v
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC().Format("2006-01-02T15:04:05")
+		}
+	}
+	return v
+}
+
+// viewedName names a page or screen event as Segment's Amplitude
+// destination does.
+func viewedName(ev destination.Event) string {
+	kind := "Page"
+	if ev.Type == spec.Screen {
+		kind = "Screen"
+	}
+	name := strings.TrimSpace(category(ev) + " " + ev.Name)
+	if name == "" {
+		return "Loaded a " + kind
+	}
+	return "Viewed " + name + " " + kind
+}
+
+// category is a page's category: a top-level field in older libraries,
+// a property in newer ones.
+func category(ev destination.Event) string {
+	var m struct {
+		Category string `json:"category"`
+	}
+	if json.Unmarshal(ev.Body, &m) == nil && m.Category != "" {
+		return m.Category
+	}
+	return str(destination.TraitMap(ev.Properties)["category"])
+}
+
+// sessionID reads the session_id integration option, a number or a
+// numeric string of milliseconds.
+func sessionID(opts json.RawMessage) (json.Number, bool) {
+	v := destination.TraitMap(opts)["session_id"]
+	var n json.Number
+	switch v := v.(type) {
+	case json.Number:
+		n = v
+	case string:
+		n = json.Number(strings.TrimSpace(v))
+	default:
+		return "", false
+	}
+	if _, err := n.Int64(); err != nil {
+		return "", false
+	}
+	return n, true
+}
+
+// lookup follows path through nested objects; nil when absent or null.
+func lookup(m map[string]any, path ...string) any {
+	var v any = m
+	for _, k := range path {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = o[k]
+	}
+	return v
+}
+
+// str reads an id-like value: a string, or a number as its digits.
+func str(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	}
+	return ""
+}
+
+// marshal writes JSON without HTML escaping, so that URLs in properties
+// stay readable.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(v); err != nil {
+		return nil, fmt.Errorf("amplitude: %w: %w", err, destination.ErrPermanent)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
