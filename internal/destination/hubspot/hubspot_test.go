@@ -1,0 +1,301 @@
+package hubspot_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"roster/internal/destination"
+	"roster/internal/destination/destinationtest"
+	"roster/internal/destination/hubspot"
+)
+
+func settings(extra map[string]any) map[string]any {
+	s := map[string]any{
+		"accessToken": "pat-na1-test",
+		"events":      map[string]any{"Signed Up": "pe123_signed_up"},
+	}
+	for k, v := range extra {
+		s[k] = v
+	}
+	return s
+}
+
+func TestGolden(t *testing.T) {
+	conv, err := hubspot.New(settings(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	destinationtest.Golden(t, conv, "testdata")
+}
+
+func TestPermanentErrors(t *testing.T) {
+	conv, err := hubspot.New(settings(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"identify_no_email", "track_no_email"} {
+		ev := readCase(t, filepath.Join("testdata", name+".in.json"))
+		if _, err := conv.Convert(ev); !errors.Is(err, destination.ErrPermanent) {
+			t.Errorf("%s: got %v, want an error wrapping ErrPermanent", name, err)
+		}
+	}
+}
+
+func readCase(t *testing.T, path string) destination.Event {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c destinationtest.Case
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	ev, err := destination.Parse(1, c.Event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Options = c.Options
+	return ev
+}
+
+// fakeHubSpot answers like HubSpot's batch upsert and custom event
+// endpoints, and records what it found wrong with the requests.
+type fakeHubSpot struct {
+	t        *testing.T
+	mu       sync.Mutex
+	problems []string
+	calls    map[string]int
+}
+
+var propertyName = regexp.MustCompile(`^[a-z0-9_]+$`)
+
+func (f *fakeHubSpot) problem(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.problems = append(f.problems, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeHubSpot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.calls[r.Method+" "+r.URL.Path]++
+	f.mu.Unlock()
+	if got := r.Header.Get("Authorization"); got != "Bearer pat-na1-test" {
+		f.problem("%s: Authorization %q", r.URL.Path, got)
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"status": "error", "category": "INVALID_AUTHENTICATION"})
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		f.problem("%s: Content-Type %q", r.URL.Path, ct)
+	}
+	if r.Method != http.MethodPost {
+		f.problem("%s: method %s", r.URL.Path, r.Method)
+	}
+	body, _ := io.ReadAll(r.Body)
+	switch r.URL.Path {
+	case "/crm/v3/objects/companies/batch/upsert":
+		f.upsert(w, r.URL.Path, body, "roster_group_id")
+	case "/crm/v3/objects/contacts/batch/upsert":
+		f.upsert(w, r.URL.Path, body, "email")
+	case "/events/v3/send":
+		f.event(w, body)
+	default:
+		f.problem("unexpected path %s", r.URL.Path)
+		writeJSON(w, http.StatusNotFound, map[string]any{"status": "error", "category": "OBJECT_NOT_FOUND"})
+	}
+}
+
+// upsert checks a BatchInputSimplePublicObjectBatchInputUpsert: inputs of
+// {idProperty, id, properties: {string: string}}.
+func (f *fakeHubSpot) upsert(w http.ResponseWriter, path string, body []byte, idProperty string) {
+	var in struct {
+		Inputs []struct {
+			IDProperty string            `json:"idProperty"`
+			ID         string            `json:"id"`
+			Properties map[string]string `json:"properties"`
+		} `json:"inputs"`
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&in); err != nil {
+		f.problem("%s: body %s: %v", path, body, err)
+		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "category": "VALIDATION_ERROR", "message": err.Error()})
+		return
+	}
+	if len(in.Inputs) == 0 {
+		f.problem("%s: no inputs", path)
+	}
+	results := []map[string]any{}
+	for i, input := range in.Inputs {
+		if input.IDProperty != idProperty {
+			f.problem("%s: inputs[%d].idProperty %q, want %q", path, i, input.IDProperty, idProperty)
+		}
+		if input.ID == "" {
+			f.problem("%s: inputs[%d].id empty", path, i)
+		}
+		if input.Properties == nil {
+			f.problem("%s: inputs[%d].properties missing", path, i)
+		}
+		for k := range input.Properties {
+			if !propertyName.MatchString(k) {
+				f.problem("%s: property name %q is not a HubSpot internal name", path, k)
+			}
+		}
+		props := map[string]string{idProperty: input.ID}
+		for k, v := range input.Properties {
+			props[k] = v
+		}
+		results = append(results, map[string]any{
+			"id": fmt.Sprint(1000 + i), "properties": props, "new": true, "archived": false,
+			"createdAt": "2024-03-05T10:20:31.000Z", "updatedAt": "2024-03-05T10:20:31.000Z",
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status": "COMPLETE", "results": results,
+		"startedAt": "2024-03-05T10:20:31.000Z", "completedAt": "2024-03-05T10:20:31.100Z",
+	})
+}
+
+// event checks a custom event occurrence: eventName and properties are
+// required, occurredAt is a date-time, email identifies the contact.
+func (f *fakeHubSpot) event(w http.ResponseWriter, body []byte) {
+	var in struct {
+		EventName  *string            `json:"eventName"`
+		Properties *map[string]string `json:"properties"`
+		Email      string             `json:"email"`
+		ObjectID   string             `json:"objectId"`
+		UTK        string             `json:"utk"`
+		OccurredAt string             `json:"occurredAt"`
+		UUID       string             `json:"uuid"`
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&in); err != nil {
+		f.problem("/events/v3/send: body %s: %v", body, err)
+		writeJSON(w, http.StatusBadRequest, map[string]any{"category": "VALIDATION_ERROR", "message": err.Error()})
+		return
+	}
+	if in.EventName == nil || !strings.HasPrefix(*in.EventName, "pe") {
+		f.problem("/events/v3/send: eventName %v", in.EventName)
+	}
+	if in.Properties == nil {
+		f.problem("/events/v3/send: properties missing")
+	}
+	if in.Email == "" && in.ObjectID == "" && in.UTK == "" {
+		f.problem("/events/v3/send: no email, objectId or utk")
+	}
+	if _, err := time.Parse(time.RFC3339, in.OccurredAt); err != nil {
+		f.problem("/events/v3/send: occurredAt %q: %v", in.OccurredAt, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v) //nolint:errcheck
+}
+
+func TestAgainstFakeHubSpot(t *testing.T) {
+	fake := &fakeHubSpot{t: t, calls: map[string]int{}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	conv, err := hubspot.New(settings(map[string]any{"endpoint": srv.URL + "/"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins, err := filepath.Glob(filepath.Join("testdata", "*.in.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range ins {
+		ev := readCase(t, in)
+		reqs, err := conv.Convert(ev)
+		if err != nil {
+			continue // the permanent errors have their own test
+		}
+		for _, r := range reqs {
+			resp := destinationtest.Send(t, srv.Client(), r)
+			resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				t.Errorf("%s: %s %s: %s", in, r.Method, r.URL, resp.Status)
+			}
+		}
+	}
+	for _, p := range fake.problems {
+		t.Error(p)
+	}
+	for _, path := range []string{
+		"POST /crm/v3/objects/companies/batch/upsert",
+		"POST /crm/v3/objects/contacts/batch/upsert",
+		"POST /events/v3/send",
+	} {
+		if fake.calls[path] == 0 {
+			t.Errorf("no request to %s", path)
+		}
+	}
+}
+
+func TestSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings map[string]any
+		want     string
+	}{
+		{"missing token", map[string]any{}, "settings.accessToken: required"},
+		{"blank token", map[string]any{"accessToken": "  "}, "settings.accessToken: required"},
+		{"unknown setting", map[string]any{"accessToken": "x", "apiKey": "y"}, `"apiKey"`},
+		{"token not a string", map[string]any{"accessToken": 5}, "settings.accessToken"},
+		{"endpoint not http", map[string]any{"accessToken": "x", "endpoint": "ftp://api.hubapi.com"}, "settings.endpoint"},
+		{"endpoint relative", map[string]any{"accessToken": "x", "endpoint": "api.hubapi.com"}, "settings.endpoint"},
+		{"endpoint with query", map[string]any{"accessToken": "x", "endpoint": "https://api.hubapi.com?x=1"}, "settings.endpoint"},
+		{"bad group property", map[string]any{"accessToken": "x", "groupIdProperty": "Group ID"}, "settings.groupIdProperty"},
+		{"events not a map", map[string]any{"accessToken": "x", "events": []any{"a"}}, "settings.events"},
+		{"empty event mapping", map[string]any{"accessToken": "x", "events": map[string]any{"Signed Up": ""}}, "settings.events"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := hubspot.New(tc.settings)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	for _, ok := range []map[string]any{
+		{"accessToken": "x"},
+		{"accessToken": "x", "endpoint": "https://api.hubapi.com", "groupIdProperty": "segment_group_id"},
+		{"accessToken": "x", "endpoint": "http://127.0.0.1:8080/hubspot"},
+	} {
+		if _, err := hubspot.New(ok); err != nil {
+			t.Errorf("%v: %v", ok, err)
+		}
+	}
+}
+
+func TestGroupIDPropertySetting(t *testing.T) {
+	conv, err := hubspot.New(map[string]any{"accessToken": "x", "groupIdProperty": "segment_group_id", "endpoint": "https://api-eu1.hubapi.com/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := conv.Convert(readCase(t, filepath.Join("testdata", "group_anonymous.in.json")))
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("got %d requests, %v", len(reqs), err)
+	}
+	if reqs[0].URL != "https://api-eu1.hubapi.com/crm/v3/objects/companies/batch/upsert" {
+		t.Errorf("URL %s", reqs[0].URL)
+	}
+	if !bytes.Contains(reqs[0].Body, []byte(`"idProperty":"segment_group_id"`)) {
+		t.Errorf("body %s", reqs[0].Body)
+	}
+}
