@@ -92,5 +92,14 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, err
 }
 
+// ParseTime reads a time in any of the ISO-8601 forms that client
+// libraries send and Roster accepts for timestamp fields, so that
+// conversions read date traits the way ingestion reads event times. A
+// time without a zone is taken as UTC. It reports false for anything else.
+func ParseTime(s string) (time.Time, bool) {
+	t, err := parseTime(s)
+	return t, err == nil
+}
+
 // Millis truncates t to the precision Roster stores.
 func Millis(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }

@@ -56,7 +56,6 @@ package amplitude
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 
 	"roster/internal/destination"
@@ -109,23 +108,10 @@ func New(raw map[string]any) (destination.Converter, error) {
 		}
 		c.minIDLength, c.sendMin = *s.MinIDLength, true
 	}
-	base, err := endpoint(s.Endpoint)
+	base, err := destination.Endpoint(s.Endpoint, DefaultEndpoint)
 	if err != nil {
 		return nil, err
 	}
 	c.base = base
 	return c, nil
-}
-
-// endpoint validates the endpoint setting and returns it without a
-// trailing slash, ready for paths to be appended.
-func endpoint(raw string) (string, error) {
-	if raw == "" {
-		return DefaultEndpoint, nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("settings.endpoint: must be an absolute http(s) URL without query, not %q", raw)
-	}
-	return strings.TrimRight(raw, "/"), nil
 }

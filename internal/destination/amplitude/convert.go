@@ -1,14 +1,11 @@
 package amplitude
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"roster/internal/destination"
@@ -79,7 +76,7 @@ func (c *converter) identify(ev destination.Event) ([]destination.Request, error
 	}
 	ctx := destination.TraitMap(ev.Context)
 	for _, f := range contextFields {
-		if s := str(lookup(ctx, f.path...)); s != "" {
+		if s, _ := destination.String(destination.Lookup(ctx, f.path...)); s != "" {
 			ident[f.field] = s
 		}
 	}
@@ -101,7 +98,7 @@ func (c *converter) track(ev destination.Event, eventType string) ([]destination
 		if ev.Name != "" {
 			props["name"] = ev.Name
 		}
-		if cat := category(ev); cat != "" {
+		if cat := destination.PageCategory(ev); cat != "" {
 			props["category"] = cat
 		}
 	}
@@ -111,19 +108,19 @@ func (c *converter) track(ev destination.Event, eventType string) ([]destination
 	if len(props) > 0 {
 		e["event_properties"] = props
 	}
-	if g := str(ctx["groupId"]); g != "" {
+	if g, _ := destination.String(ctx["groupId"]); g != "" {
 		e["groups"] = map[string]any{c.groupType: g}
 	}
 	for _, f := range contextFields {
-		if s := str(lookup(ctx, f.path...)); s != "" {
+		if s, _ := destination.String(destination.Lookup(ctx, f.path...)); s != "" {
 			e[f.field] = s
 		}
 	}
-	if ip := str(ctx["ip"]); ip != "" {
+	if ip, _ := destination.String(ctx["ip"]); ip != "" {
 		e["ip"] = ip
 	}
 	for field, key := range map[string]string{"location_lat": "latitude", "location_lng": "longitude"} {
-		if n, ok := lookup(ctx, "location", key).(json.Number); ok {
+		if n, ok := destination.Lookup(ctx, "location", key).(json.Number); ok {
 			e[field] = n
 		}
 	}
@@ -145,9 +142,9 @@ func (c *converter) track(ev destination.Event, eventType string) ([]destination
 	if c.sendMin {
 		body["options"] = map[string]any{"min_id_length": c.minIDLength}
 	}
-	b, err := marshal(body)
+	b, err := destination.EncodeJSON(body)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("amplitude: %w", err)
 	}
 	return []destination.Request{{
 		Method: http.MethodPost,
@@ -160,9 +157,9 @@ func (c *converter) track(ev destination.Event, eventType string) ([]destination
 // form builds a request to the Identify or Group Identify API, which take
 // form fields, the identification being JSON.
 func (c *converter) form(path string, identification map[string]any) (destination.Request, error) {
-	b, err := marshal([]any{identification})
+	b, err := destination.EncodeJSON([]any{identification})
 	if err != nil {
-		return destination.Request{}, err
+		return destination.Request{}, fmt.Errorf("amplitude: %w", err)
 	}
 	f := url.Values{"api_key": {c.apiKey}, "identification": {string(b)}}
 	if c.sendMin && path == "/identify" {
@@ -186,8 +183,8 @@ func (c *converter) identity(ev destination.Event) (map[string]any, error) {
 	if c.usable(ev.UserID) {
 		m["user_id"] = ev.UserID
 	}
-	ctx := destination.TraitMap(ev.Context)
-	for _, d := range []string{ev.AnonymousID, str(lookup(ctx, "device", "id"))} {
+	device, _ := destination.String(destination.Lookup(destination.TraitMap(ev.Context), "device", "id"))
+	for _, d := range []string{ev.AnonymousID, device} {
 		if c.usable(d) {
 			m["device_id"] = d
 			break
@@ -238,12 +235,7 @@ var contextFields = []struct {
 func operations(callType string, traits map[string]any) map[string]any {
 	set, unset := map[string]any{}, map[string]any{}
 	exact := map[string]bool{}
-	keys := make([]string, 0, len(traits))
-	for k := range traits {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range destination.SortedKeys(traits) {
 		name := spec.TraitName(callType, k)
 		if _, seen := exact[name]; seen && (exact[name] || k != name) {
 			continue
@@ -255,7 +247,8 @@ func operations(callType string, traits map[string]any) map[string]any {
 		case v == nil:
 			unset[name] = "-"
 		case name == "createdAt":
-			set[name] = isoDate(v)
+			// Amplitude compares dates as strings.
+			set[name] = destination.ISODate(v)
 		default:
 			set[name] = v
 		}
@@ -270,22 +263,6 @@ func operations(callType string, traits map[string]any) map[string]any {
 	return ops
 }
 
-// isoDate writes a timestamp the way Amplitude compares dates, as
-// strings: ISO 8601 in UTC without zone. Dates without a time are already
-// in that form; values that are not dates pass through.
-func isoDate(v any) any {
-	s, ok := v.(string)
-	if !ok {
-		return v
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC().Format("2006-01-02T15:04:05")
-		}
-	}
-	return v
-}
-
 // viewedName names a page or screen event as Segment's Amplitude
 // destination does.
 func viewedName(ev destination.Event) string {
@@ -293,23 +270,11 @@ func viewedName(ev destination.Event) string {
 	if ev.Type == spec.Screen {
 		kind = "Screen"
 	}
-	name := strings.TrimSpace(category(ev) + " " + ev.Name)
+	name := strings.TrimSpace(destination.PageCategory(ev) + " " + ev.Name)
 	if name == "" {
 		return "Loaded a " + kind
 	}
 	return "Viewed " + name + " " + kind
-}
-
-// category is a page's category: a top-level field in older libraries,
-// a property in newer ones.
-func category(ev destination.Event) string {
-	var m struct {
-		Category string `json:"category"`
-	}
-	if json.Unmarshal(ev.Body, &m) == nil && m.Category != "" {
-		return m.Category
-	}
-	return str(destination.TraitMap(ev.Properties)["category"])
 }
 
 // sessionID reads the session_id integration option, a number or a
@@ -329,40 +294,4 @@ func sessionID(opts json.RawMessage) (json.Number, bool) {
 		return "", false
 	}
 	return n, true
-}
-
-// lookup follows path through nested objects; nil when absent or null.
-func lookup(m map[string]any, path ...string) any {
-	var v any = m
-	for _, k := range path {
-		o, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = o[k]
-	}
-	return v
-}
-
-// str reads an id-like value: a string, or a number as its digits.
-func str(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case json.Number:
-		return v.String()
-	}
-	return ""
-}
-
-// marshal writes JSON without HTML escaping, so that URLs in properties
-// stay readable.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	e := json.NewEncoder(&b)
-	e.SetEscapeHTML(false)
-	if err := e.Encode(v); err != nil {
-		return nil, fmt.Errorf("amplitude: %w: %w", err, destination.ErrPermanent)
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

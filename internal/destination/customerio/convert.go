@@ -1,10 +1,8 @@
 package customerio
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -168,11 +166,9 @@ func (c *CustomerIO) entity(e entity) ([]destination.Request, error) {
 }
 
 func (c *CustomerIO) request(path string, body any) ([]destination.Request, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // keep URLs and names byte for byte
-	if err := enc.Encode(body); err != nil {
-		return nil, fmt.Errorf("customerio: %v: %w", err, destination.ErrPermanent)
+	b, err := destination.EncodeJSON(body)
+	if err != nil {
+		return nil, fmt.Errorf("customerio: %w", err)
 	}
 	h := http.Header{}
 	h.Set("Authorization", c.auth)
@@ -181,7 +177,7 @@ func (c *CustomerIO) request(path string, body any) ([]destination.Request, erro
 		Method: http.MethodPost,
 		URL:    c.base + path,
 		Header: h,
-		Body:   bytes.TrimSuffix(buf.Bytes(), []byte("\n")),
+		Body:   b,
 	}}, nil
 }
 
@@ -191,10 +187,8 @@ func pageName(ev destination.Event) string {
 	if u, ok := destination.TraitMap(ev.Properties)["url"].(string); ok && u != "" {
 		return u
 	}
-	if page, ok := destination.TraitMap(ev.Context)["page"].(map[string]any); ok {
-		if u, ok := page["url"].(string); ok && u != "" {
-			return u
-		}
+	if u, ok := destination.Lookup(destination.TraitMap(ev.Context), "page", "url").(string); ok && u != "" {
+		return u
 	}
 	return ev.Name
 }

@@ -65,7 +65,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -103,12 +102,9 @@ func New(raw map[string]any) (destination.Converter, error) {
 	if s.APIKey == "" {
 		return nil, destination.Required("apiKey")
 	}
-	endpoint := defaultEndpoint
-	if s.Endpoint != "" {
-		if err := checkEndpoint(s.Endpoint); err != nil {
-			return nil, fmt.Errorf("settings.endpoint: %w", err)
-		}
-		endpoint = s.Endpoint
+	base, err := destination.Endpoint(s.Endpoint, defaultEndpoint)
+	if err != nil {
+		return nil, err
 	}
 	typeID := "1"
 	if s.ObjectTypeID != nil {
@@ -119,24 +115,10 @@ func New(raw map[string]any) (destination.Converter, error) {
 		typeID = id
 	}
 	return &CustomerIO{
-		base:         strings.TrimRight(endpoint, "/"),
+		base:         base,
 		auth:         "Basic " + base64.StdEncoding.EncodeToString([]byte(s.SiteID+":"+s.APIKey)),
 		objectTypeID: typeID,
 	}, nil
-}
-
-func checkEndpoint(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("not a URL: %v", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("must be an absolute http or https URL, not %q", raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("must be a base URL without query or fragment, not %q", raw)
-	}
-	return nil
 }
 
 // objectTypeID reads an object type id given as a string or a number.

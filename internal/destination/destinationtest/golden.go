@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -120,11 +121,11 @@ func renderBody(contentType string, body []byte) any {
 		if q, err := url.ParseQuery(string(body)); err == nil {
 			form := map[string]any{}
 			for k, vs := range q {
-				var j any
-				if len(vs) == 1 && json.Unmarshal([]byte(vs[0]), &j) == nil {
-					form[k] = j
-				} else {
-					form[k] = vs
+				form[k] = vs
+				if len(vs) == 1 {
+					if j, ok := formJSON(vs[0]); ok {
+						form[k] = j
+					}
 				}
 			}
 			return map[string]any{"form": form}
@@ -136,6 +137,23 @@ func renderBody(contentType string, body []byte) any {
 		return v
 	}
 	return string(body)
+}
+
+// formJSON decodes a form field holding JSON (Amplitude's identification)
+// with numbers kept as json.Number, as JSON bodies are, so that large
+// integers and ids render exactly as the conversion wrote them. Like
+// json.Unmarshal, it refuses a field with anything after the value.
+func formJSON(s string) (any, bool) {
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return nil, false
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, false
+	}
+	return v, true
 }
 
 // Send performs a converted request with client, for tests that check the

@@ -3,9 +3,7 @@ package hubspot
 import (
 	"encoding/json"
 	"fmt"
-	"net/mail"
 	"net/url"
-	"sort"
 	"strings"
 
 	"roster/internal/destination"
@@ -56,8 +54,8 @@ func (h *HubSpot) group(ev destination.Event) ([]destination.Request, error) {
 	reqs := []destination.Request{company}
 	// Only the user's own traits name a contact: traits.email of a group
 	// call is the company's address.
-	ctxTraits := contextTraits(ev)
-	if email, ok := emailOf(ctxTraits); ok {
+	ctxTraits := destination.ContextTraits(ev)
+	if email, ok := destination.Email(ctxTraits); ok {
 		contact, err := h.upsert("contacts", "email", email, properties(spec.Identify, ctxTraits))
 		if err != nil {
 			return nil, err
@@ -69,9 +67,9 @@ func (h *HubSpot) group(ev destination.Event) ([]destination.Request, error) {
 
 func (h *HubSpot) identify(ev destination.Event) ([]destination.Request, error) {
 	traits := destination.TraitMap(ev.Traits)
-	email, ok := emailOf(traits)
+	email, ok := destination.Email(traits)
 	if !ok {
-		email, ok = emailOf(contextTraits(ev))
+		email, ok = destination.Email(destination.ContextTraits(ev))
 	}
 	if !ok {
 		return nil, fmt.Errorf("hubspot: identify without a valid email in traits or context.traits (HubSpot keys contacts by email): %w", destination.ErrPermanent)
@@ -98,15 +96,15 @@ func (h *HubSpot) track(ev destination.Event) ([]destination.Request, error) {
 		return nil, nil
 	}
 	props := destination.TraitMap(ev.Properties)
-	email, ok := emailOf(props)
+	email, ok := destination.Email(props)
 	if !ok {
-		email, ok = emailOf(contextTraits(ev))
+		email, ok = destination.Email(destination.ContextTraits(ev))
 	}
 	if !ok {
 		return nil, fmt.Errorf("hubspot: track %q without a valid email in properties or context.traits (HubSpot needs one to find the contact): %w", ev.Event, destination.ErrPermanent)
 	}
 	custom := map[string]string{}
-	for _, k := range sortedKeys(props) {
+	for _, k := range destination.SortedKeys(props) {
 		if n, ok := spec.ReservedName(k); ok && n == "email" {
 			continue
 		}
@@ -161,9 +159,9 @@ func properties(callType string, traits map[string]any) map[string]string {
 		}
 	}
 	var name any
-	for _, k := range sortedKeys(traits) {
+	for _, k := range destination.SortedKeys(traits) {
 		v := traits[k]
-		n, reserved := reservedFor(callType, k)
+		n, reserved := destination.ReservedFor(callType, k)
 		if !reserved {
 			addCustom(custom, propertyName(k), v)
 			continue
@@ -216,7 +214,7 @@ func properties(callType string, traits map[string]any) map[string]string {
 			set("jobtitle", v)
 		case "company":
 			if m, ok := v.(map[string]any); ok {
-				if cn, ok := lookup(m, "name"); ok {
+				if cn, ok := destination.ReservedTrait(m, "name"); ok {
 					set("company", cn)
 				}
 			} else {
@@ -247,20 +245,6 @@ func properties(callType string, traits map[string]any) map[string]string {
 	return fixed
 }
 
-// reservedFor returns the spec name of k when k is a reserved trait of the
-// profile kind of callType (the user-only traits are ordinary on a group,
-// the address fields only mean something inside address). spec.TraitName
-// gives the spec spelling for exactly those and any other name as given;
-// asking about an upper-cased spelling, which never equals a spec
-// spelling, tells the two apart.
-func reservedFor(callType, k string) (string, bool) {
-	n, ok := spec.ReservedName(k)
-	if !ok {
-		return "", false
-	}
-	return n, spec.TraitName(callType, strings.ToUpper(k)) == n
-}
-
 // addressFields are HubSpot's properties for the fields of the reserved
 // address object.
 var addressFields = map[string]string{"street": "address", "city": "city", "state": "state", "postalCode": "zip", "country": "country"}
@@ -282,7 +266,7 @@ func address(fixed, custom map[string]string, v any) {
 		}
 		return
 	}
-	for _, k := range sortedKeys(m) {
+	for _, k := range destination.SortedKeys(m) {
 		target := ""
 		if n, ok := spec.ReservedName(k); ok {
 			target = addressFields[n]
@@ -300,7 +284,7 @@ func address(fixed, custom map[string]string, v any) {
 // addCustom adds a custom trait, flattening objects into name_key entries.
 func addCustom(props map[string]string, name string, v any) {
 	if m, ok := v.(map[string]any); ok {
-		for _, k := range sortedKeys(m) {
+		for _, k := range destination.SortedKeys(m) {
 			addCustom(props, name+"_"+propertyName(k), m[k])
 		}
 		return
@@ -390,51 +374,6 @@ func bareHost(website string) string {
 		return ""
 	}
 	return strings.TrimPrefix(strings.ToLower(u.Hostname()), "www.")
-}
-
-// emailOf returns the reserved email trait of m when it is a usable address.
-func emailOf(m map[string]any) (string, bool) {
-	v, ok := lookup(m, "email")
-	if !ok {
-		return "", false
-	}
-	s, ok := v.(string)
-	if !ok {
-		return "", false
-	}
-	s = strings.TrimSpace(s)
-	if a, err := mail.ParseAddress(s); err != nil || a.Address != s {
-		return "", false
-	}
-	return s, true
-}
-
-// lookup finds a reserved trait under any spelling of its name, taking the
-// first spelling in sorted order when several are present.
-func lookup(m map[string]any, reserved string) (any, bool) {
-	for _, k := range sortedKeys(m) {
-		if n, ok := spec.ReservedName(k); ok && n == reserved {
-			return m[k], true
-		}
-	}
-	return nil, false
-}
-
-func contextTraits(ev destination.Event) map[string]any {
-	ctx := destination.TraitMap(ev.Context)
-	if t, ok := ctx["traits"].(map[string]any); ok {
-		return t
-	}
-	return map[string]any{}
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // isUUID reports a canonical 8-4-4-4-12 hex UUID, the only form HubSpot's

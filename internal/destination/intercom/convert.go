@@ -6,11 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net/mail"
-	"sort"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"roster/internal/destination"
@@ -49,7 +46,7 @@ func (ic *Intercom) group(ev destination.Event) ([]destination.Request, error) {
 	reqs := []destination.Request{company}
 	// traits.email of a group call is the company's; the user's is in
 	// context.traits.
-	email, _ := emailOf(contextTraits(ev))
+	email, _ := destination.Email(destination.ContextTraits(ev))
 	if ev.UserID == "" && email == "" {
 		return reqs, nil
 	}
@@ -65,7 +62,7 @@ func (ic *Intercom) group(ev destination.Event) ([]destination.Request, error) {
 
 func (ic *Intercom) identify(ev destination.Event) ([]destination.Request, error) {
 	traits := destination.TraitMap(ev.Traits)
-	email, _ := emailOf(traits)
+	email, _ := destination.Email(traits)
 	if ev.UserID == "" && email == "" {
 		return nil, nil
 	}
@@ -73,9 +70,9 @@ func (ic *Intercom) identify(ev destination.Event) ([]destination.Request, error
 	identity(u, ev.UserID, email)
 	custom := map[string]any{}
 	var name, first, last string
-	for _, k := range sortedKeys(traits) {
+	for _, k := range destination.SortedKeys(traits) {
 		v := traits[k]
-		n, reserved := reservedFor(spec.Identify, k)
+		n, reserved := destination.ReservedFor(spec.Identify, k)
 		if !reserved {
 			addCustom(custom, attributeName(k), v)
 			continue
@@ -84,13 +81,13 @@ func (ic *Intercom) identify(ev destination.Event) ([]destination.Request, error
 		case "id", "email":
 			// The user's keys, sent as user_id and email.
 		case "name":
-			name, _ = text(v)
+			name, _ = destination.String(v)
 		case "firstName":
-			first, _ = text(v)
+			first, _ = destination.String(v)
 		case "lastName":
-			last, _ = text(v)
+			last, _ = destination.String(v)
 		case "phone":
-			if s, ok := text(v); ok {
+			if s, ok := destination.String(v); ok {
 				u["phone"] = s
 			}
 		case "createdAt":
@@ -171,12 +168,12 @@ func userCompany(v any) map[string]any {
 		return map[string]any{"company_id": md5Hex(c), "name": c}
 	case map[string]any:
 		id := ""
-		if raw, ok := lookup(c, "id"); ok {
-			id, _ = text(raw)
+		if raw, ok := destination.ReservedTrait(c, "id"); ok {
+			id, _ = destination.String(raw)
 		}
 		if id == "" {
-			raw, _ := lookup(c, "name")
-			name, ok := text(raw)
+			raw, _ := destination.ReservedTrait(c, "name")
+			name, ok := destination.String(raw)
 			if !ok || name == "" {
 				return nil
 			}
@@ -210,7 +207,7 @@ func md5Hex(s string) string {
 func company(id string, traits map[string]any) map[string]any {
 	c := map[string]any{"company_id": id}
 	custom := map[string]any{}
-	for _, k := range sortedKeys(traits) {
+	for _, k := range destination.SortedKeys(traits) {
 		v := traits[k]
 		if spec.FoldKey(k) == "monthlyspend" {
 			// An integer field up to 2^31-1 (Intercom truncates floats).
@@ -221,7 +218,7 @@ func company(id string, traits map[string]any) map[string]any {
 			}
 			continue
 		}
-		n, reserved := reservedFor(spec.Group, k)
+		n, reserved := destination.ReservedFor(spec.Group, k)
 		if !reserved {
 			addCustom(custom, attributeName(k), v)
 			continue
@@ -230,7 +227,7 @@ func company(id string, traits map[string]any) map[string]any {
 		case "id":
 			// The company_id.
 		case "name", "plan", "website", "industry":
-			if s, ok := text(v); ok {
+			if s, ok := destination.String(v); ok {
 				c[n] = s
 			} else if v != nil {
 				addCustom(custom, n, v)
@@ -267,7 +264,7 @@ func specAddress(v any) any {
 		return v
 	}
 	out := make(map[string]any, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range destination.SortedKeys(m) {
 		n := k
 		if r, ok := spec.ReservedName(k); ok {
 			n = r
@@ -287,9 +284,9 @@ func (ic *Intercom) track(ev destination.Event) ([]destination.Request, error) {
 	body := map[string]any{"event_name": ev.Event, "created_at": ev.Timestamp.Unix()}
 	if ev.UserID != "" {
 		body["user_id"] = ev.UserID
-	} else if email, ok := emailOf(props); ok {
+	} else if email, ok := destination.Email(props); ok {
 		body["email"] = email
-	} else if email, ok := emailOf(contextTraits(ev)); ok {
+	} else if email, ok := destination.Email(destination.ContextTraits(ev)); ok {
 		body["email"] = email
 	} else {
 		return nil, nil
@@ -313,7 +310,7 @@ func metadata(props map[string]any) map[string]any {
 	all := map[string]any{}
 	var price map[string]any
 	revenueKey, currencyKey := "", ""
-	for _, k := range sortedKeys(props) {
+	for _, k := range destination.SortedKeys(props) {
 		switch spec.FoldKey(k) {
 		case "revenue":
 			if revenueKey == "" {
@@ -334,7 +331,7 @@ func metadata(props map[string]any) map[string]any {
 			price = map[string]any{"amount": int64(math.Round(f * 100)), "currency": currency}
 		}
 	}
-	for _, k := range sortedKeys(props) {
+	for _, k := range destination.SortedKeys(props) {
 		if n, ok := spec.ReservedName(k); ok && n == "email" {
 			continue
 		}
@@ -348,7 +345,7 @@ func metadata(props map[string]any) map[string]any {
 		out["price"] = price
 		delete(all, "price")
 	}
-	for _, k := range sortedKeys(all) {
+	for _, k := range destination.SortedKeys(all) {
 		if len(out) == maxMetadata {
 			break
 		}
@@ -366,7 +363,7 @@ func addMetadata(meta map[string]any, name string, v any) {
 			meta[name] = x
 			return
 		}
-		for _, k := range sortedKeys(x) {
+		for _, k := range destination.SortedKeys(x) {
 			addMetadata(meta, name+"_"+attributeName(k), x[k])
 		}
 		return
@@ -393,7 +390,7 @@ func monetary(m map[string]any) bool {
 // attributes since Intercom takes no nested values.
 func addCustom(custom map[string]any, name string, v any) {
 	if m, ok := v.(map[string]any); ok {
-		for _, k := range sortedKeys(m) {
+		for _, k := range destination.SortedKeys(m) {
 			addCustom(custom, name+"_"+attributeName(k), m[k])
 		}
 		return
@@ -442,17 +439,6 @@ func attributeName(s string) string {
 	}, s)
 }
 
-// text is a string or number as a string.
-func text(v any) (string, bool) {
-	switch x := v.(type) {
-	case string:
-		return x, true
-	case json.Number:
-		return x.String(), true
-	}
-	return "", false
-}
-
 // number is a JSON number or a numeric string as a JSON number.
 func number(v any) (json.Number, bool) {
 	switch x := v.(type) {
@@ -485,24 +471,13 @@ func integer(v any) (int64, bool) {
 	return int64(f), true
 }
 
-// timeLayouts are the ISO-8601 forms client libraries send.
-var timeLayouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02T15:04:05.999999999Z0700",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02",
-}
-
-// unixSeconds reads a date trait: an ISO-8601 string, or a Unix time in
-// seconds or, when too large for seconds, milliseconds (Date.now()).
+// unixSeconds reads a date trait: an ISO-8601 string in the forms Roster
+// accepts for event times, or a Unix time in seconds or, when too large
+// for seconds, milliseconds (Date.now()).
 func unixSeconds(v any) (int64, bool) {
 	if s, ok := v.(string); ok {
-		for _, layout := range timeLayouts {
-			if t, err := time.Parse(layout, strings.TrimSpace(s)); err == nil {
-				return t.Unix(), true
-			}
+		if t, ok := spec.ParseTime(strings.TrimSpace(s)); ok {
+			return t.Unix(), true
 		}
 	}
 	f, ok := float(v)
@@ -513,63 +488,4 @@ func unixSeconds(v any) (int64, bool) {
 		f /= 1000
 	}
 	return int64(f), true
-}
-
-// emailOf returns the reserved email trait of m when it is a usable address.
-func emailOf(m map[string]any) (string, bool) {
-	v, ok := lookup(m, "email")
-	if !ok {
-		return "", false
-	}
-	s, ok := v.(string)
-	if !ok {
-		return "", false
-	}
-	s = strings.TrimSpace(s)
-	if a, err := mail.ParseAddress(s); err != nil || a.Address != s {
-		return "", false
-	}
-	return s, true
-}
-
-// lookup finds a reserved trait under any spelling of its name, taking the
-// first spelling in sorted order when several are present.
-func lookup(m map[string]any, reserved string) (any, bool) {
-	for _, k := range sortedKeys(m) {
-		if n, ok := spec.ReservedName(k); ok && n == reserved {
-			return m[k], true
-		}
-	}
-	return nil, false
-}
-
-// reservedFor returns the spec name of k when k is a reserved trait of the
-// profile kind of callType (the user-only traits are ordinary on a group,
-// the address fields only mean something inside address). spec.TraitName
-// gives the spec spelling for exactly those and any other name as given;
-// asking about an upper-cased spelling, which never equals a spec
-// spelling, tells the two apart.
-func reservedFor(callType, k string) (string, bool) {
-	n, ok := spec.ReservedName(k)
-	if !ok {
-		return "", false
-	}
-	return n, spec.TraitName(callType, strings.ToUpper(k)) == n
-}
-
-func contextTraits(ev destination.Event) map[string]any {
-	ctx := destination.TraitMap(ev.Context)
-	if t, ok := ctx["traits"].(map[string]any); ok {
-		return t
-	}
-	return map[string]any{}
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -104,7 +104,6 @@ package intercom
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -145,7 +144,7 @@ func New(raw map[string]any) (destination.Converter, error) {
 	if strings.TrimSpace(s.AccessToken) == "" {
 		return nil, destination.Required("accessToken")
 	}
-	base, err := endpoint(s.Endpoint)
+	base, err := destination.Endpoint(s.Endpoint, defaultEndpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -166,22 +165,6 @@ func atoi(s string) int {
 		return 0
 	}
 	return n
-}
-
-// endpoint checks the endpoint setting and returns it without a trailing
-// slash, so that paths can be appended.
-func endpoint(raw string) (string, error) {
-	if raw == "" {
-		return defaultEndpoint, nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("settings.endpoint: must be an absolute http(s) URL, not %q", raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("settings.endpoint: must not have a query or fragment, got %q", raw)
-	}
-	return strings.TrimRight(raw, "/"), nil
 }
 
 func (ic *Intercom) request(path, version string, body []byte) destination.Request {

@@ -1,14 +1,10 @@
 package mixpanel
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 
 	"roster/internal/destination"
 	"roster/internal/spec"
@@ -114,7 +110,7 @@ func (c *converter) track(ev destination.Event, name string) ([]destination.Requ
 	props := destination.TraitMap(ev.Properties)
 	ctx := destination.TraitMap(ev.Context)
 	for _, m := range contextProps {
-		if v := lookup(ctx, m.path...); v != nil {
+		if v := destination.Lookup(ctx, m.path...); v != nil {
 			if _, set := props[m.prop]; !set {
 				props[m.prop] = v
 			}
@@ -124,11 +120,11 @@ func (c *converter) track(ev destination.Event, name string) ([]destination.Requ
 		if ev.Name != "" {
 			props["name"] = ev.Name
 		}
-		if cat := category(ev); cat != "" {
+		if cat := destination.PageCategory(ev); cat != "" {
 			props["category"] = cat
 		}
 	}
-	if g := str(ctx["groupId"]); g != "" {
+	if g, _ := destination.String(ctx["groupId"]); g != "" {
 		if _, set := props[c.groupKey]; !set {
 			props[c.groupKey] = g
 		}
@@ -169,7 +165,7 @@ func (c *converter) event(ev destination.Event, name, distinctID string, props m
 // profileUpdate starts an Engage update object for the profile id.
 func (c *converter) profileUpdate(ev destination.Event, id string) map[string]any {
 	ctx := destination.TraitMap(ev.Context)
-	ip := str(ctx["ip"])
+	ip, _ := destination.String(ctx["ip"])
 	if ip == "" {
 		ip = "0"
 	}
@@ -235,12 +231,7 @@ var userRenames = map[string]string{
 func profileProps(callType string, traits map[string]any) map[string]any {
 	out := map[string]any{}
 	exact := map[string]bool{}
-	keys := make([]string, 0, len(traits))
-	for k := range traits {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range destination.SortedKeys(traits) {
 		name := spec.TraitName(callType, k)
 		target, v := name, traits[k]
 		if r, ok := renames[name]; ok {
@@ -249,7 +240,8 @@ func profileProps(callType string, traits map[string]any) map[string]any {
 			target = r
 		}
 		if name == "createdAt" {
-			v = mixpanelDate(v)
+			// The form Mixpanel recognises as a date.
+			v = destination.ISODate(v)
 		}
 		if _, seen := out[target]; seen && (exact[target] || k != name) {
 			continue
@@ -269,13 +261,8 @@ func addressProps(v any, out map[string]any) {
 	if !ok {
 		return
 	}
-	keys := make([]string, 0, len(addr))
-	for k := range addr {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		s := str(addr[k])
+	for _, k := range destination.SortedKeys(addr) {
+		s, _ := destination.String(addr[k])
 		if s == "" {
 			continue
 		}
@@ -299,22 +286,6 @@ func isLetters(s string) bool {
 		}
 	}
 	return true
-}
-
-// mixpanelDate writes a timestamp the way Mixpanel recognises dates: ISO
-// without zone, in UTC. Dates without a time are already in that form;
-// values that are not dates pass through.
-func mixpanelDate(v any) any {
-	s, ok := v.(string)
-	if !ok {
-		return v
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC().Format("2006-01-02T15:04:05")
-		}
-	}
-	return v
 }
 
 // distinctID is the id Segment's Mixpanel destination uses: userId, else
@@ -352,52 +323,4 @@ func insertID(messageID string) string {
 	}
 	sum := sha256.Sum256([]byte(messageID))
 	return hex.EncodeToString(sum[:])[:36]
-}
-
-// category is a page's category: a top-level field in older libraries,
-// a property in newer ones.
-func category(ev destination.Event) string {
-	var m struct {
-		Category string `json:"category"`
-	}
-	if json.Unmarshal(ev.Body, &m) == nil && m.Category != "" {
-		return m.Category
-	}
-	return str(destination.TraitMap(ev.Properties)["category"])
-}
-
-// lookup follows path through nested objects; nil when absent or null.
-func lookup(m map[string]any, path ...string) any {
-	var v any = m
-	for _, k := range path {
-		o, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = o[k]
-	}
-	return v
-}
-
-// str reads an id-like value: a string, or a number as its digits.
-func str(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case json.Number:
-		return v.String()
-	}
-	return ""
-}
-
-// marshal writes JSON without HTML escaping, so that URLs in properties
-// stay readable.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	e := json.NewEncoder(&b)
-	e.SetEscapeHTML(false)
-	if err := e.Encode(v); err != nil {
-		return nil, fmt.Errorf("mixpanel: %w: %w", err, destination.ErrPermanent)
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

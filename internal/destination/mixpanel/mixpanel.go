@@ -69,7 +69,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"roster/internal/destination"
@@ -110,7 +109,7 @@ func New(raw map[string]any) (destination.Converter, error) {
 	if s.GroupKey == "" {
 		return nil, destination.Required("groupKey")
 	}
-	base, err := endpoint(s.Endpoint)
+	base, err := destination.Endpoint(s.Endpoint, DefaultEndpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -123,25 +122,12 @@ func New(raw map[string]any) (destination.Converter, error) {
 	return c, nil
 }
 
-// endpoint validates the endpoint setting and returns it without a
-// trailing slash, ready for paths to be appended.
-func endpoint(raw string) (string, error) {
-	if raw == "" {
-		return DefaultEndpoint, nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("settings.endpoint: must be an absolute http(s) URL without query, not %q", raw)
-	}
-	return strings.TrimRight(raw, "/"), nil
-}
-
 // post builds a request whose body is the one-element JSON array holding
 // obj: every ingestion endpoint takes a list of objects.
 func (c *converter) post(path string, obj map[string]any, auth string) (destination.Request, error) {
-	body, err := marshal([]any{obj})
+	body, err := destination.EncodeJSON([]any{obj})
 	if err != nil {
-		return destination.Request{}, err
+		return destination.Request{}, fmt.Errorf("mixpanel: %w", err)
 	}
 	h := http.Header{"Content-Type": {"application/json"}}
 	if auth != "" {

@@ -59,8 +59,6 @@ package webhook
 import (
 	"fmt"
 	"net/http"
-	"net/url"
-	"sort"
 	"strings"
 
 	"roster/internal/destination"
@@ -108,7 +106,7 @@ func New(raw map[string]any) (destination.Converter, error) {
 	if s.URL == "" {
 		return nil, destination.Required("url")
 	}
-	if err := checkURL(s.URL); err != nil {
+	if err := destination.CheckURL(s.URL); err != nil {
 		return nil, fmt.Errorf("settings.url: %w", err)
 	}
 	w := &Webhook{url: s.URL, secret: []byte(s.Secret), header: http.Header{}, batchSize: defaultBatchSize}
@@ -118,12 +116,9 @@ func New(raw map[string]any) (destination.Converter, error) {
 		}
 		w.batchSize = *s.BatchSize
 	}
-	names := make([]string, 0, len(s.Headers))
-	for name := range s.Headers {
-		names = append(names, name)
-	}
-	sort.Strings(names) // the first bad header reported is always the same one
-	for _, name := range names {
+	// In sorted order, so that the first bad header reported is always the
+	// same one.
+	for _, name := range destination.SortedKeys(s.Headers) {
 		value := s.Headers[name]
 		if err := checkHeader(name, value); err != nil {
 			return nil, fmt.Errorf("settings.headers.%s: %w", name, err)
@@ -131,17 +126,6 @@ func New(raw map[string]any) (destination.Converter, error) {
 		w.header.Add(http.CanonicalHeaderKey(name), value)
 	}
 	return w, nil
-}
-
-func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("not a URL: %v", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("must be an absolute http or https URL, not %q", raw)
-	}
-	return nil
 }
 
 func checkHeader(name, value string) error {
