@@ -227,17 +227,39 @@ func dead(d store.Delivery, now time.Time, err error) store.Delivery {
 	return d
 }
 
-// sendAll sends units with at most Concurrency in flight.
+// sendAll sends units with at most Concurrency in flight. When the first
+// Concurrency sends all fail and none succeeds, the provider is down: the
+// rest are not sent (they count as failed), so that a dead provider costs a
+// round a few timeouts, not one per event.
 func (d *Deliverer) sendAll(ctx context.Context, us []unit) []result {
 	results := make([]result, len(us))
-	sem := make(chan struct{}, max(1, d.Concurrency))
+	limit := max(1, d.Concurrency)
+	sem := make(chan struct{}, limit)
+	var mu sync.Mutex
+	failed, delivered := 0, 0
 	var wg sync.WaitGroup
 	for i, u := range us {
 		sem <- struct{}{}
+		mu.Lock()
+		down := failed >= limit && delivered == 0
+		mu.Unlock()
+		if down {
+			<-sem
+			results[i] = result{verdict: Retry, err: "not sent: the provider failed every send of this round"}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i] = d.send(ctx, u)
+			r := d.send(ctx, u)
+			results[i] = r
+			mu.Lock()
+			if r.verdict == Retry {
+				failed++
+			} else {
+				delivered++
+			}
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()

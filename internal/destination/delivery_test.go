@@ -101,7 +101,7 @@ func (p *provider) received() []string {
 
 func ok(string, int) (int, http.Header) { return 0, nil }
 
-func openStore(t *testing.T, dir string, clock *storetest.Clock) *sqlite.Store {
+func openStore(t testing.TB, dir string, clock *storetest.Clock) *sqlite.Store {
 	t.Helper()
 	s, err := sqlite.Open(ctx, dir, store.Options{Now: clock.Now}, discard())
 	if err != nil {
@@ -326,6 +326,11 @@ func TestDownProviderHoldsTheCursorAndResumes(t *testing.T) {
 	_, pause := round(t, d)
 	if pause < 5*time.Second {
 		t.Errorf("pause = %v, want at least the 5s Retry-After", pause)
+	}
+	// One failure per request in flight is enough to tell: the other
+	// events are not sent this round.
+	if p.requests != 1 {
+		t.Errorf("the provider got %d requests in a round where it failed the first, want 1", p.requests)
 	}
 	// The backlog stays in the log, not copied into retries.
 	if got := stats(t, s); got != (store.DeliveryStats{}) {
