@@ -10,6 +10,7 @@ import (
 
 	"roster/internal/pipeline"
 	"roster/internal/store"
+	"roster/internal/store/postgres/pgtest"
 	"roster/internal/store/storetest"
 )
 
@@ -17,7 +18,7 @@ import (
 // the ingest path does, with durable commits (the embedded backend's
 // benchmark of the same name, against PostgreSQL).
 func BenchmarkAppend100(b *testing.B) {
-	s := openAt(b, freshSchema(b), store.Options{})
+	s := openAt(b, pgtest.FreshSchema(b), store.Options{})
 	var next atomic.Uint64
 	body := make([]byte, 370)
 	b.SetParallelism(16)
@@ -43,7 +44,7 @@ func BenchmarkAppend100(b *testing.B) {
 // backend's mix: group calls with five traits, identifies, tracks with
 // context.groupId, over 5,000 groups and 50,000 users picked at random.
 func BenchmarkApplyProfiles(b *testing.B) {
-	s := openAt(b, freshSchema(b), store.Options{})
+	s := openAt(b, pgtest.FreshSchema(b), store.Options{})
 	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
 	batch := make([]store.Event, 0, 1000)
 	for i := range b.N {

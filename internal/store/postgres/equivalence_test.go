@@ -12,6 +12,7 @@ import (
 
 	"roster/internal/pipeline"
 	"roster/internal/store"
+	"roster/internal/store/postgres/pgtest"
 	"roster/internal/store/sqlite"
 	"roster/internal/store/storetest"
 )
@@ -120,7 +121,7 @@ func listAll(t *testing.T, s store.Store, q store.GroupQuery) string {
 }
 
 func TestSameStateAsEmbedded(t *testing.T) {
-	testURL(t) // skips before the embedded store is made
+	pgtest.URL(t) // skips before the embedded store is made
 	ref, err := sqlite.Open(context.Background(), t.TempDir(), store.Options{}, discard())
 	if err != nil {
 		t.Fatal(err)

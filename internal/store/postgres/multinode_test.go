@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"roster/internal/store"
+	"roster/internal/store/postgres/pgtest"
 	"roster/internal/store/storetest"
 )
 
 // Several nodes starting at once on an empty database: one applies the
 // migrations, the others wait for it and find nothing left to do.
 func TestNodesMigrateAtOnce(t *testing.T) {
-	url := freshSchema(t)
+	url := pgtest.FreshSchema(t)
 	var wg sync.WaitGroup
 	stores := make([]*Store, 4)
 	for i := range stores {
@@ -58,7 +59,7 @@ func TestNodesMigrateAtOnce(t *testing.T) {
 // commit order, so the tail never passes an event that commits later, and
 // a message sent to both nodes is stored once.
 func TestNodesShareOneLog(t *testing.T) {
-	url := freshSchema(t)
+	url := pgtest.FreshSchema(t)
 	nodes := []*Store{openAt(t, url, store.Options{}), openAt(t, url, store.Options{})}
 	const writers, appends = 8, 40
 	var done atomic.Bool
