@@ -72,13 +72,17 @@ func (h *Handler) Register(mux *http.ServeMux) {
 // allowed lets a request through only with an access token of workspace,
 // and otherwise answers 401 or 403. A write key is not an access token.
 func (h *Handler) allowed(w http.ResponseWriter, r *http.Request, workspace string) bool {
+	return allowed(h.tokens, w, r, workspace)
+}
+
+func allowed(tokens Tokens, w http.ResponseWriter, r *http.Request, workspace string) bool {
 	cred, ok := auth.Credential(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="roster"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "an access token is required (Basic auth username, or Bearer)")
 		return false
 	}
-	tok, ok := h.tokens.Token(cred)
+	tok, ok := tokens.Token(cred)
 	if !ok {
 		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid access token")
 		return false

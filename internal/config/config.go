@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -52,11 +54,18 @@ type AccessToken struct {
 
 // Destination is a tool events are forwarded to.
 type Destination struct {
-	Name     string         `yaml:"name"`
-	Type     string         `yaml:"type"`
-	Enabled  *bool          `yaml:"enabled"`
+	// Name is what the integrations object matches.
+	Name string `yaml:"name"`
+	Type string `yaml:"type"`
+	// Enabled defaults to true.
+	Enabled *bool `yaml:"enabled"`
+	// Types are the call types it gets; empty means all it takes.
+	Types    []string       `yaml:"types"`
 	Settings map[string]any `yaml:"settings"`
 }
+
+// On reports whether the destination is enabled.
+func (d Destination) On() bool { return d.Enabled == nil || *d.Enabled }
 
 // Limits bound what one request may carry.
 type Limits struct {
@@ -212,6 +221,37 @@ func (c *Config) Validate() error {
 		for j, t := range w.AccessTokens {
 			if t.Token == "" {
 				return fmt.Errorf("%s.accessTokens[%d].token: is required", at, j)
+			}
+		}
+		if err := validateDestinations(at, w.Destinations); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// callTypes are what a destination's types may list.
+var callTypes = []string{"identify", "track", "page", "screen", "group", "alias"}
+
+// validateDestinations checks what every destination has; each type's
+// settings are checked by the destination itself when the server builds it.
+func validateDestinations(at string, ds []Destination) error {
+	names := map[string]bool{}
+	for j, d := range ds {
+		at := fmt.Sprintf("%s.destinations[%d]", at, j)
+		if d.Name == "" {
+			return fmt.Errorf("%s.name: is required", at)
+		}
+		if names[strings.ToLower(d.Name)] {
+			return fmt.Errorf("%s.name: destination %q is defined twice (names match the integrations object, in any case)", at, d.Name)
+		}
+		names[strings.ToLower(d.Name)] = true
+		if d.Type == "" {
+			return fmt.Errorf("%s.type: is required", at)
+		}
+		for k, t := range d.Types {
+			if !slices.Contains(callTypes, t) {
+				return fmt.Errorf("%s.types[%d]: %q is not a call type (%s)", at, k, t, strings.Join(callTypes, ", "))
 			}
 		}
 	}

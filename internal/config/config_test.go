@@ -74,6 +74,11 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"bad duration", "dedupWindow: a day", "not a duration"},
 		{"message limit above batch limit", "limits: {maxMessageBytes: 10, maxBatchBytes: 5}", "limits.maxMessageBytes"},
 		{"not yaml", "workspaces: [", "yaml"},
+		{"destination without name", "workspaces: [{id: a, destinations: [{type: webhook}]}]", "workspaces[0].destinations[0].name"},
+		{"destination without type", "workspaces: [{id: a, destinations: [{name: Hook}]}]", "workspaces[0].destinations[0].type"},
+		{"destination named twice", "workspaces: [{id: a, destinations: [{name: Hook, type: webhook}, {name: hook, type: webhook}]}]", "workspaces[0].destinations[1].name"},
+		{"destination call type", "workspaces: [{id: a, destinations: [{name: Hook, type: webhook, types: [group, grop]}]}]", "workspaces[0].destinations[0].types[1]"},
+		{"destination unknown field", "workspaces: [{id: a, destinations: [{name: Hook, type: webhook, setings: {}}]}]", "setings"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(write(t, tc.yaml))
