@@ -24,6 +24,7 @@ Usage:
   roster serve [flags]   run the server (embedded database in ./roster-data by default)
   roster rebuild [flags] rebuild all profiles from the event log (stop the server first)
   roster bench [flags]   drive a running Roster with realistic traffic and measure it
+  roster destinations    delivery counts, dead letters and re-drive, from a running Roster
   roster version         print the version
 
 Run "roster <command> -h" for the flags.
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return rebuild(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
+	case "destinations":
+		return destinations(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "roster", version)
 		return nil

@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,9 +21,11 @@ import (
 	"roster/internal/api"
 	"roster/internal/auth"
 	"roster/internal/config"
+	"roster/internal/destination"
 	"roster/internal/ingest"
 	"roster/internal/pipeline"
 	"roster/internal/store"
+	"roster/internal/store/postgres"
 	"roster/internal/store/sqlite"
 )
 
@@ -46,6 +50,7 @@ type Server struct {
 	handler   http.Handler
 	http      config.HTTP
 	processor *pipeline.Processor
+	delivery  *destination.Manager
 	log       *slog.Logger
 }
 
@@ -68,6 +73,16 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	ds, err := deliverers(cfg, st, opts.Logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	// Nodes sharing a database take turns at the log's jobs by this name.
+	holder := nodeName()
+	delivery := destination.NewManager(ds, st, st, st, holder, opts.Logger)
+	processor := pipeline.NewProcessor(st, st, opts.Logger)
+	processor.Lease = store.NewKeeper(st, store.ProfileCursor, holder, 15*time.Second)
 	mux := http.NewServeMux()
 	ingest.New(ingest.Options{
 		Log:       st,
@@ -78,6 +93,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		Logger:    opts.Logger,
 	}).Register(mux)
 	api.New(st, reg).Register(mux)
+	api.NewDestinations(delivery, reg).Register(mux)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok", "")
 	})
@@ -90,14 +106,25 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		}
 		writeStatus(w, http.StatusOK, "ready", "")
 	})
-	return &Server{store: st, handler: limitConcurrency(cfg.HTTP.MaxConcurrentRequests, mux), http: cfg.HTTP, processor: pipeline.NewProcessor(st, st, opts.Logger), log: opts.Logger}, nil
+	return &Server{store: st, handler: limitConcurrency(cfg.HTTP.MaxConcurrentRequests, mux), http: cfg.HTTP,
+		processor: processor, delivery: delivery, log: opts.Logger}, nil
+}
+
+// nodeName tells this process from the other nodes on the same database.
+func nodeName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8])
 }
 
 func openStore(ctx context.Context, opts Options, cfg *config.Config) (store.Store, error) {
-	if opts.DatabaseURL != "" {
-		return nil, fmt.Errorf("--database-url: the PostgreSQL backend is not available yet; leave it empty to use the embedded store in %s", opts.DataDir)
+	so := store.Options{DedupWindow: time.Duration(cfg.DedupWindow)}
+	switch u := opts.DatabaseURL; {
+	case u == "":
+		return sqlite.Open(ctx, opts.DataDir, so, opts.Logger)
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		return postgres.Open(ctx, u, so, opts.Logger)
 	}
-	return sqlite.Open(ctx, opts.DataDir, store.Options{DedupWindow: time.Duration(cfg.DedupWindow)}, opts.Logger)
+	return nil, errors.New("--database-url: must be a postgres:// or postgresql:// URL; leave it empty to use the embedded store")
 }
 
 // Rebuild throws away all profile state and applies the whole log again,
@@ -150,7 +177,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	processed := make(chan struct{})
 	go func() {
 		defer close(processed)
-		s.processor.Run(pctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.processor.Run(pctx) })
+		wg.Go(func() { s.delivery.Run(pctx) })
+		wg.Wait()
 	}()
 	stop := func() {
 		stopProcessing()

@@ -350,10 +350,10 @@ func TestServeReturnsListenerErrors(t *testing.T) {
 	}
 }
 
-func TestDatabaseURLNotAvailable(t *testing.T) {
-	_, err := server.New(context.Background(), server.Options{DataDir: t.TempDir(), DatabaseURL: "postgres://localhost/roster"})
-	if err == nil {
-		t.Fatal("New accepted a PostgreSQL URL it cannot use")
+func TestDatabaseURLMustBePostgres(t *testing.T) {
+	_, err := server.New(context.Background(), server.Options{DataDir: t.TempDir(), DatabaseURL: "mysql://localhost/roster"})
+	if err == nil || !strings.Contains(err.Error(), "--database-url") {
+		t.Fatalf("New with a MySQL URL: %v, want an error naming --database-url", err)
 	}
 }
 
