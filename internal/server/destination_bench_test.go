@@ -17,14 +17,15 @@ import (
 //
 //	go test -run '^$' -bench 'IngestFull' -benchtime 5s ./internal/server/
 
-// serveFull runs a whole server with the destinations given as YAML.
-func serveFull(b *testing.B, destinations string) string {
+// serveFull runs a whole server with the destinations given as YAML, on
+// PostgreSQL when databaseURL is set.
+func serveFull(b *testing.B, databaseURL, destinations string) string {
 	cfg := filepath.Join(b.TempDir(), "roster.yaml")
 	yaml := fmt.Sprintf("workspaces: [{id: default, sources: [{name: bench, writeKey: %s}], destinations: [%s]}]\n", benchKey, destinations)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	s, err := New(context.Background(), Options{DataDir: b.TempDir(), ConfigPath: cfg, AccessToken: "tok_bench",
+	s, err := New(context.Background(), Options{DataDir: b.TempDir(), DatabaseURL: databaseURL, ConfigPath: cfg, AccessToken: "tok_bench",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
@@ -67,11 +68,11 @@ func blackhole(b *testing.B) string {
 }
 
 func BenchmarkIngestFullNoDestination(b *testing.B) {
-	url := serveFull(b, "") + "/v1/batch"
-	drive(b, url, 100, func(n *atomic.Uint64) []byte { return batchBody(n, 100) })
+	url := serveFull(b, "", "") + "/v1/batch"
+	drive(b, []string{url}, 100, func(n *atomic.Uint64) []byte { return batchBody(n, 100) })
 }
 
 func BenchmarkIngestFullDeadDestination(b *testing.B) {
-	url := serveFull(b, fmt.Sprintf("{name: Dead, type: webhook, settings: {url: %q}}", blackhole(b))) + "/v1/batch"
-	drive(b, url, 100, func(n *atomic.Uint64) []byte { return batchBody(n, 100) })
+	url := serveFull(b, "", fmt.Sprintf("{name: Dead, type: webhook, settings: {url: %q}}", blackhole(b))) + "/v1/batch"
+	drive(b, []string{url}, 100, func(n *atomic.Uint64) []byte { return batchBody(n, 100) })
 }

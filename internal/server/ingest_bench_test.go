@@ -78,13 +78,15 @@ var floor = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(`{"success":true}`))
 })
 
-// drive posts bodies from many concurrent clients and reports events/s.
-func drive(b *testing.B, url string, perRequest int, body func(*atomic.Uint64) []byte) {
+// drive posts bodies from many concurrent clients, spread over urls (as
+// a balancer spreads them over nodes), and reports events/s.
+func drive(b *testing.B, urls []string, perRequest int, body func(*atomic.Uint64) []byte) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}}
-	var next atomic.Uint64
+	var next, turn atomic.Uint64
 	b.SetParallelism(16) // 16 × GOMAXPROCS clients
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		url := urls[turn.Add(1)%uint64(len(urls))]
 		for pb.Next() {
 			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body(&next)))
 			req.SetBasicAuth(benchKey, "")
@@ -109,20 +111,20 @@ func drive(b *testing.B, url string, perRequest int, body func(*atomic.Uint64) [
 
 func BenchmarkIngestBatch100(b *testing.B) {
 	url := serveBench(b, rosterHandler(b)) + "/v1/batch"
-	drive(b, url, 100, func(n *atomic.Uint64) []byte { return batchBody(n, 100) })
+	drive(b, []string{url}, 100, func(n *atomic.Uint64) []byte { return batchBody(n, 100) })
 }
 
 func BenchmarkFloorBatch100(b *testing.B) {
 	url := serveBench(b, floor) + "/v1/batch"
-	drive(b, url, 100, func(n *atomic.Uint64) []byte { return batchBody(n, 100) })
+	drive(b, []string{url}, 100, func(n *atomic.Uint64) []byte { return batchBody(n, 100) })
 }
 
 func BenchmarkIngestSingleGroup(b *testing.B) {
 	url := serveBench(b, rosterHandler(b)) + "/v1/group"
-	drive(b, url, 1, singleBody)
+	drive(b, []string{url}, 1, singleBody)
 }
 
 func BenchmarkFloorSingleGroup(b *testing.B) {
 	url := serveBench(b, floor) + "/v1/group"
-	drive(b, url, 1, singleBody)
+	drive(b, []string{url}, 1, singleBody)
 }
