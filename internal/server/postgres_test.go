@@ -307,3 +307,30 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 	}
 	t.Logf("%d events acknowledged across the outage, %d stored", len(acked), len(seen))
 }
+
+// The node applying the log stops; another takes its place and applies
+// what arrives after.
+func TestAnotherNodeTakesOverProcessing(t *testing.T) {
+	db := pgtest.FreshSchema(t)
+	a := startOn(t, db)
+	group := func(n *running, id string) {
+		t.Helper()
+		body := fmt.Sprintf(`{"userId":"u1","groupId":%q,"traits":{"name":%q}}`, id, id)
+		if code, b := n.do(t, http.MethodPost, "/v1/group", "wk_pg", body); code != http.StatusOK {
+			t.Fatalf("group call: %d %s", code, b)
+		}
+	}
+	traits := func(id string) string {
+		return "/v1/spaces/default/collections/accounts/profiles/group_id:" + id + "/traits"
+	}
+	group(a, "before")
+	a.eventually(t, traits("before"), "tok_pg") // a holds the processing lease
+	b := startOn(t, db)
+	group(b, "during")
+	b.eventually(t, traits("during"), "tok_pg")
+	if err := a.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	group(b, "after")
+	b.eventually(t, traits("after"), "tok_pg")
+}
