@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"roster/internal/pipeline"
 	"roster/internal/store"
 )
 
@@ -323,46 +324,15 @@ func (d *Deliverer) do(ctx context.Context, r Request) result {
 const leaseTTL = 15 * time.Second
 
 // Run delivers until ctx ends, holding the destination's lease so that one
-// node of several delivers it.
+// node of several delivers it. A pause longer than the lease may lose it to
+// another node, which is fine: that node keeps its own pause.
 func (d *Deliverer) Run(ctx context.Context, leases store.Leases, holder string) {
 	lease := store.NewKeeper(leases, "destination:"+d.target.ID(), holder, leaseTTL)
-	defer lease.Release(ctx)
-	backoff := d.Idle
-	for ctx.Err() == nil {
-		if ok, err := lease.Hold(ctx); !ok {
-			if err != nil && ctx.Err() == nil {
-				d.logger.Error("destination lease failed", "err", err)
-			}
-			sleep(ctx, lease.Wait())
-			continue
-		}
-		wait := time.Duration(0)
+	pipeline.Loop(ctx, lease, d.logger, d.Idle, func(ctx context.Context) (time.Duration, error) {
 		n, pause, err := d.Round(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			d.logger.Error("delivery round failed; retrying", "err", err, "retry_in", backoff)
-			wait, backoff = backoff, min(backoff*2, 5*time.Second)
-		case err == nil:
-			backoff = d.Idle
-			wait = pause
-			if n == 0 && wait == 0 {
-				wait = d.Idle
-			}
+		if n == 0 && pause == 0 {
+			return d.Idle, err
 		}
-		// A pause longer than the lease may lose it to another node, which
-		// is fine: that node keeps its own pause.
-		sleep(ctx, wait)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+		return pause, err
+	})
 }

@@ -50,46 +50,13 @@ func NewProcessor(log Log, profiles ProfileStore, logger *slog.Logger) *Processo
 // pause: the cursor only moves with a successful commit, so nothing is
 // skipped.
 func (p *Processor) Run(ctx context.Context) {
-	if p.Lease != nil {
-		defer p.Lease.Release(ctx)
-	}
-	backoff := p.Idle
-	for ctx.Err() == nil {
-		if p.Lease != nil {
-			if ok, err := p.Lease.Hold(ctx); !ok {
-				if err != nil && ctx.Err() == nil {
-					p.logger.Error("profile processing lease failed", "err", err)
-				}
-				pause(ctx, p.Lease.Wait())
-				continue
-			}
-		}
+	Loop(ctx, p.Lease, p.logger.With("job", "profiles"), p.Idle, func(ctx context.Context) (time.Duration, error) {
 		n, err := p.Step(ctx)
-		wait := time.Duration(0)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			p.logger.Error("profile processing failed; retrying", "err", err, "retry_in", backoff)
-			wait, backoff = backoff, min(backoff*2, 5*time.Second)
-		case err == nil:
-			backoff = p.Idle
-			if n < p.Batch {
-				wait = p.Idle
-			}
+		if n < p.Batch {
+			return p.Idle, err
 		}
-		pause(ctx, wait)
-	}
-}
-
-func pause(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+		return 0, err // behind: the next batch at once
+	})
 }
 
 // Step applies the next batch of events and says how many it read.
