@@ -148,11 +148,11 @@ func BenchmarkProfileTraitsReadAtRate(b *testing.B) {
 	readTraits(b, startFull(b), *readRate)
 }
 
-var readRate = flag.Int("readrate", 2000, "requests/s of BenchmarkProfileTraitsReadAtRate")
+var readRate = flag.Int("readrate", 2000, "requests/s of BenchmarkProfileTraitsReadAtRate and ...WhileIngesting")
 
-// BenchmarkProfileTraitsReadWhileIngesting reads as above while another
-// client ingests 100-event batches as fast as it can, which also keeps the
-// processor busy.
+// BenchmarkProfileTraitsReadWhileIngesting reads at -readrate requests/s
+// (open loop, as the target is stated) while another client ingests
+// 100-event batches as fast as it can, which also keeps the processor busy.
 func BenchmarkProfileTraitsReadWhileIngesting(b *testing.B) {
 	base := startFull(b)
 	stop := make(chan struct{})
@@ -171,7 +171,7 @@ func BenchmarkProfileTraitsReadWhileIngesting(b *testing.B) {
 			ingested.Add(100)
 		}
 	})
-	readTraits(b, base, 0)
+	readTraits(b, base, *readRate)
 	close(stop)
 	wg.Wait()
 	b.ReportMetric(float64(ingested.Load())/b.Elapsed().Seconds(), "ingested-events/s")
