@@ -44,7 +44,10 @@ func (s *Store) ApplyProfiles(ctx context.Context, updates []store.ProfileUpdate
 	if upTo <= cursor {
 		return nil
 	}
-	a := newApplier(ctx, tx)
+	a := newApplier(ctx, tx, len(updates))
+	if err := a.prefetch(updates); err != nil {
+		return fmt.Errorf("sqlite: read profiles: %w", err)
+	}
 	for i := range updates {
 		if updates[i].Seq <= cursor {
 			continue
@@ -98,10 +101,15 @@ type applier struct {
 	ids      map[identity]string
 	acts     map[profileRef]activity
 	traitSet map[profileRef]*traitSet
-	members  map[membership][2]int64 // first and last seen
-	names    map[profileRef]string   // groups whose name trait changed
-	events   [][]any
-	history  [][]any
+	members  map[membership][2]int64  // first and last seen
+	names    map[profileRef]string    // groups whose name trait changed
+	events   *rows                    // profile_events
+	history  *rows                    // trait_history
+	newIDs   map[identity]newIdentity // identities added, not written yet
+	// scratch and scratch2 gather the rows flush writes from the maps;
+	// buf holds a statement's JSON. All are reused from batch to batch.
+	scratch, scratch2 *rows
+	buf               []byte
 }
 
 type identity struct{ workspace, idType, id string }
@@ -122,54 +130,73 @@ type traitSet struct {
 	stored map[string]string
 }
 
-func newApplier(ctx context.Context, tx *sql.Tx) *applier {
+func newTraitSet() *traitSet {
+	return &traitSet{cur: map[string]version{}, dirty: map[string]store.Trait{}, stored: map[string]string{}}
+}
+
+// newApplier returns an applier for a batch of n updates. Its maps are
+// sized for the batch up front: growing them a step at a time showed in
+// the profile.
+func newApplier(ctx context.Context, tx *sql.Tx, n int) *applier {
 	return &applier{
 		ctx: ctx, tx: tx,
-		ids:      map[identity]string{},
-		acts:     map[profileRef]activity{},
-		traitSet: map[profileRef]*traitSet{},
-		members:  map[membership][2]int64{},
+		ids:      make(map[identity]string, 2*n),
+		acts:     make(map[profileRef]activity, n),
+		traitSet: make(map[profileRef]*traitSet, n),
+		members:  make(map[membership][2]int64, n/2),
 		names:    map[profileRef]string{},
+		events:   newRows(4),
+		history:  newRows(4),
+		newIDs:   make(map[identity]newIdentity, n),
+		scratch:  newRows(0),
+		scratch2: newRows(0),
 	}
 }
 
 // flush writes everything pending.
 func (a *applier) flush() error {
+	if err := a.flushIdentities(); err != nil {
+		return fmt.Errorf("identities: %w", err)
+	}
+	rs := a.scratch
 	for _, o := range []*owner{&groupOwner, &userOwner} {
-		var rows [][]any
+		rs.reset(2)
 		for ref, act := range a.acts {
 			if ref.o == o {
-				rows = append(rows, []any{ref.workspace, ref.who, act.firstSeen, act.firstSeq, act.firstMsg, act.firstSrc, act.lastSeen, act.lastSeq, act.lastMsg, act.lastSrc})
+				rs.str(ref.workspace).str(ref.who).num(act.firstSeen).num(act.firstSeq).str(act.firstMsg).str(act.firstSrc).
+					num(act.lastSeen).num(act.lastSeq).str(act.lastMsg).str(act.lastSrc).end()
 			}
 		}
-		if err := a.insertRows("INSERT INTO "+o.activity+"(workspace, "+o.column+
-			", first_seen, first_seq, first_message_id, first_source, last_seen, last_seq, last_message_id, last_source) VALUES ", rows, touchConflict); err != nil {
+		if err := a.insert("INSERT INTO "+o.activity+"(workspace, "+o.column+
+			", first_seen, first_seq, first_message_id, first_source, last_seen, last_seq, last_message_id, last_source)", rs, touchConflict); err != nil {
 			return fmt.Errorf("%s: %w", o.activity, err)
 		}
 		// Most writes repeat a trait's value and only move its version;
 		// leaving value out of those updates leaves its index alone.
-		var changed, moved [][]any
+		changed, moved := rs, a.scratch2
+		changed.reset(3)
+		moved.reset(3)
 		for ref, ts := range a.traitSet {
 			if ref.o != o {
 				continue
 			}
 			for key, t := range ts.dirty {
-				row := []any{ref.workspace, ref.who, t.Key, t.Name, string(t.Value), t.UpdatedAt.UnixMilli(), t.Seq, t.Source, t.MessageID}
+				to := changed
 				if prev, ok := ts.stored[key]; ok && prev == string(t.Value) {
-					moved = append(moved, row)
-				} else {
-					changed = append(changed, row)
+					to = moved
 				}
+				to.str(ref.workspace).str(ref.who).str(t.Key).str(t.Name).str(string(t.Value)).
+					num(t.UpdatedAt.UnixMilli()).num(t.Seq).str(t.Source).str(t.MessageID).end()
 				ts.stored[key] = string(t.Value)
 			}
 			clear(ts.dirty)
 		}
-		insert := "INSERT INTO " + o.traits + "(workspace, " + o.column + ", key, name, value, ts, seq, source, message_id) VALUES "
+		insert := "INSERT INTO " + o.traits + "(workspace, " + o.column + ", key, name, value, ts, seq, source, message_id)"
 		version := " ON CONFLICT DO UPDATE SET name = excluded.name, ts = excluded.ts, seq = excluded.seq, source = excluded.source, message_id = excluded.message_id"
-		if err := a.insertRows(insert, changed, version+", value = excluded.value"); err != nil {
+		if err := a.insert(insert, changed, version+", value = excluded.value"); err != nil {
 			return fmt.Errorf("%s: %w", o.traits, err)
 		}
-		if err := a.insertRows(insert, moved, version); err != nil {
+		if err := a.insert(insert, moved, version); err != nil {
 			return fmt.Errorf("%s: %w", o.traits, err)
 		}
 	}
@@ -180,36 +207,24 @@ func (a *applier) flush() error {
 		}
 	}
 	clear(a.names)
-	var rows [][]any
+	rs.reset(3)
 	for m, seen := range a.members {
-		rows = append(rows, []any{m.workspace, m.group, m.user, seen[0], seen[1]})
+		rs.str(m.workspace).str(m.group).str(m.user).num(seen[0]).num(seen[1]).end()
 	}
 	clear(a.members)
-	if err := a.insertRows("INSERT INTO memberships(workspace, group_id, user_key, first_seen, last_seen) VALUES ", rows,
+	if err := a.insert("INSERT INTO memberships(workspace, group_id, user_key, first_seen, last_seen)", rs,
 		" ON CONFLICT DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)"); err != nil {
 		return fmt.Errorf("memberships: %w", err)
 	}
-	if err := a.insertRows("INSERT OR IGNORE INTO profile_events(workspace, collection, profile_key, seq) VALUES ", a.events, ""); err != nil {
+	if err := a.insert("INSERT OR IGNORE INTO profile_events(workspace, collection, profile_key, seq)", a.events, ""); err != nil {
 		return fmt.Errorf("profile events: %w", err)
 	}
-	if err := a.insertRows("INSERT OR REPLACE INTO trait_history(workspace, group_id, seq, key, name, old_value, new_value, message_id, ts) VALUES ", a.history, ""); err != nil {
+	if err := a.insert("INSERT OR REPLACE INTO trait_history(workspace, group_id, seq, key, name, old_value, new_value, message_id, ts)", a.history, ""); err != nil {
 		return fmt.Errorf("trait history: %w", err)
 	}
-	a.events, a.history = a.events[:0], a.history[:0]
+	a.events.reset(4)
+	a.history.reset(4)
 	return nil
-}
-
-// insertRows inserts rows with insertMany. Rows of one statement must not
-// conflict with each other, which the maps that gather them ensure.
-func (a *applier) insertRows(prefix string, rows [][]any, suffix string) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	args := make([]any, 0, len(rows)*len(rows[0]))
-	for _, r := range rows {
-		args = append(args, r...)
-	}
-	return insertMany(a.ctx, a.tx, prefix, len(rows[0]), suffix, args)
 }
 
 func (a *applier) exec(query string, args ...any) error {
@@ -274,11 +289,13 @@ func (a *applier) setGroupTrait(u *store.ProfileUpdate, t store.Trait) error {
 	if err != nil || !changed {
 		return err
 	}
-	var oldValue any
-	if old != nil {
-		oldValue = string(old)
+	a.history.str(u.Workspace).str(u.GroupID).num(t.Seq).str(t.Key).str(t.Name)
+	if old == nil {
+		a.history.null()
+	} else {
+		a.history.str(string(old))
 	}
-	a.history = append(a.history, []any{u.Workspace, u.GroupID, t.Seq, t.Key, t.Name, oldValue, string(t.Value), t.MessageID, t.UpdatedAt.UnixMilli()})
+	a.history.str(string(t.Value)).str(t.MessageID).num(t.UpdatedAt.UnixMilli()).end()
 	if t.Key == "name" {
 		var name string
 		json.Unmarshal(t.Value, &name) //nolint:errcheck // a name that is not a string sorts as ""
@@ -307,7 +324,7 @@ func (a *applier) traits(ref profileRef) (*traitSet, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	set := &traitSet{cur: map[string]version{}, dirty: map[string]store.Trait{}, stored: map[string]string{}}
+	set := newTraitSet()
 	for rows.Next() {
 		var (
 			key string
@@ -398,5 +415,5 @@ func (a *applier) touch(ref profileRef, act activity) {
 }
 
 func (a *applier) event(collection, workspace, key string, seq int64) {
-	a.events = append(a.events, []any{workspace, collection, key, seq})
+	a.events.str(workspace).str(collection).str(key).num(seq).end()
 }

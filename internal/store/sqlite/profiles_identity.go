@@ -129,14 +129,43 @@ func (a *applier) lookup(workspace, idType, id string) (string, error) {
 	return key, err
 }
 
+// addIdentity ties an identity to a profile. The row is written with the
+// batch's other pending rows; until then the cache answers lookups of it.
 func (a *applier) addIdentity(u *store.ProfileUpdate, idType, id, key string) error {
-	a.ids[identity{u.Workspace, idType, id}] = key
-	return a.exec(`INSERT INTO identities(workspace, id_type, id, user_key, created_at, source, first_message_id) VALUES (?,?,?,?,?,?,?)
-		ON CONFLICT DO UPDATE SET user_key = excluded.user_key`,
-		u.Workspace, idType, id, key, u.Timestamp.UnixMilli(), u.Source, u.MessageID)
+	k := identity{u.Workspace, idType, id}
+	a.ids[k] = key
+	a.newIDs[k] = newIdentity{key, u.Timestamp.UnixMilli(), u.Source, u.MessageID}
+	return nil
+}
+
+// newIdentity is an identities row not written yet.
+type newIdentity struct {
+	key       string
+	createdAt int64
+	source    string
+	messageID string
+}
+
+// flushIdentities writes the identities added since the last flush.
+func (a *applier) flushIdentities() error {
+	if len(a.newIDs) == 0 {
+		return nil
+	}
+	rs := a.scratch
+	rs.reset(3)
+	for k, n := range a.newIDs {
+		rs.str(k.workspace).str(k.idType).str(k.id).str(n.key).num(n.createdAt).str(n.source).str(n.messageID).end()
+	}
+	clear(a.newIDs)
+	return a.insert("INSERT INTO identities(workspace, id_type, id, user_key, created_at, source, first_message_id)", rs,
+		" ON CONFLICT DO UPDATE SET user_key = excluded.user_key")
 }
 
 func (a *applier) hasUserID(workspace, key string) (bool, error) {
+	// The query reads the table, so pending identities must be in it.
+	if err := a.flushIdentities(); err != nil {
+		return false, err
+	}
 	var n int
 	err := a.tx.QueryRowContext(a.ctx, "SELECT count(*) FROM identities WHERE workspace = ? AND user_key = ? AND id_type = ?",
 		workspace, key, store.IDUserID).Scan(&n)
