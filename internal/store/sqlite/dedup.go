@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"time"
@@ -17,25 +16,11 @@ import (
 // append-only table costs one sequential row, and is read back into the set
 // at start.
 
-// dedupKey identifies a message for dedup: the first 16 bytes of a SHA-256
-// over workspace, source and messageId. At 128 bits a collision (which
-// would drop a message) is as unlikely as a UUID clash, and SHA-256 keeps
-// anyone from crafting one. dedup_log stores all 16 bytes; memory holds 13
-// (see keySet for why that is still safe).
-type dedupKey [16]byte
+// dedup_log stores all 16 bytes of a store.DedupKey; memory holds 13 (see
+// keySet for why that is still safe).
+type dedupKey = store.DedupKey
 
-func keyOf(e *store.Event) dedupKey {
-	h := sha256.New()
-	h.Write([]byte(e.Workspace))
-	h.Write([]byte{0})
-	h.Write([]byte(e.Source))
-	h.Write([]byte{0})
-	h.Write([]byte(e.MessageID))
-	var sum [sha256.Size]byte
-	var k dedupKey
-	copy(k[:], h.Sum(sum[:0]))
-	return k
-}
+func keyOf(e *store.Event) dedupKey { return store.KeyOf(e) }
 
 // seenSet knows, for each key claimed within the window, when, in Unix
 // seconds (see keySet for how it is held).
