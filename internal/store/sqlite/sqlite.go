@@ -92,12 +92,13 @@ func Open(ctx context.Context, dir string, opts store.Options, log *slog.Logger)
 	// A batch of profile updates touches pages all over profiles.db's
 	// B-trees. With the default 2 MB page cache, most of them were read
 	// back from the file (a pread each) and dirty ones spilled early; a
-	// cache of up to 64 MB (allocated as pages are used) keeps the hot
-	// part of the tables in memory (256 MB was no faster). Same single
+	// cache of up to 16 MB (allocated as pages are used) keeps the hot
+	// part of the tables in memory (64 and 256 MB were no faster, and cost
+	// memory the server is meant to do without). Same single
 	// connection as above. Statement journals stay in temporary files:
 	// temp_store = MEMORY applied a quarter faster, but with a million
 	// profiles their journals took the server from 350 MB to 775 MB.
-	if _, err := pw.ExecContext(ctx, "PRAGMA cache_size = -65536"); err != nil {
+	if _, err := pw.ExecContext(ctx, "PRAGMA cache_size = -16384"); err != nil {
 		return fail(fmt.Errorf("sqlite: profiles cache: %w", err))
 	}
 	seen, err := loadSeen(ctx, w, opts.Now().Add(-opts.DedupWindow))
