@@ -18,6 +18,7 @@ import (
 // Log is what delivery reads.
 type Log interface {
 	Read(ctx context.Context, after int64, limit int) ([]store.Event, error)
+	RecentEvents(ctx context.Context, workspace string, before int64, limit int) ([]store.Event, error)
 }
 
 // Target is one configured destination.
@@ -323,12 +324,33 @@ func (d *Deliverer) do(ctx context.Context, r Request) result {
 // leaseTTL is how long a node keeps a destination after it stops renewing.
 const leaseTTL = 15 * time.Second
 
+// start puts a destination seen for the first time at the end of its
+// workspace's log: it gets what arrives from now on, not the history.
+func (d *Deliverer) start(ctx context.Context) error {
+	newest, err := d.log.RecentEvents(ctx, d.target.Workspace, 0, 1)
+	if err != nil {
+		return fmt.Errorf("destination %s: %w", d.target.ID(), err)
+	}
+	at := int64(0)
+	if len(newest) > 0 {
+		at = newest[0].Seq
+	}
+	return d.outbox.StartDelivery(ctx, d.target.ID(), at)
+}
+
 // Run delivers until ctx ends, holding the destination's lease so that one
 // node of several delivers it. A pause longer than the lease may lose it to
 // another node, which is fine: that node keeps its own pause.
 func (d *Deliverer) Run(ctx context.Context, leases store.Leases, holder string) {
 	lease := store.NewKeeper(leases, "destination:"+d.target.ID(), holder, leaseTTL)
+	started := false
 	pipeline.Loop(ctx, lease, d.logger, d.Idle, func(ctx context.Context) (time.Duration, error) {
+		if !started {
+			if err := d.start(ctx); err != nil {
+				return 0, err
+			}
+			started = true
+		}
 		n, pause, err := d.Round(ctx)
 		if n == 0 && pause == 0 {
 			return d.Idle, err

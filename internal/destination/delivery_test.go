@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -411,7 +412,12 @@ func TestADeadDestinationDoesNotDelayAnother(t *testing.T) {
 	defer dead.Close()
 	defer close(hang)
 	live := newProvider(t, ok)
-	appendCalls(t, s, 50, nil)
+	// What the log held before the destinations started is not theirs.
+	for i := range 10 {
+		if err := s.Append(ctx, []store.Event{storetest.Event("ws", "web", fmt.Sprintf("old%d", i))}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	mk := func(name, url string) *destination.Deliverer {
 		return destination.NewDeliverer(destination.Target{Workspace: "ws", Name: name, Converter: post{url}},
@@ -423,10 +429,22 @@ func TestADeadDestinationDoesNotDelayAnother(t *testing.T) {
 	go func() { m.Run(runCtx); close(done) }()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(5 * time.Second)
+	for c, _ := s.DeliveryCursor(ctx, "ws/Live"); c != 10; c, _ = s.DeliveryCursor(ctx, "ws/Live") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the live destination did not start at the end of the log (cursor %d)", c)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	appendCalls(t, s, 50, nil)
 	for len(live.received()) < 50 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the live destination got %d of 50 events in 5s while the other hung", len(live.received()))
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	for _, id := range live.received() {
+		if strings.HasPrefix(id, "old") {
+			t.Errorf("delivered %s, which was logged before the destination started", id)
+		}
 	}
 }

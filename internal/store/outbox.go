@@ -54,6 +54,11 @@ type DeliveryStats struct {
 // up to it move together, so that a restart neither loses nor repeats a
 // round (delivery to the provider is at least once).
 type Outbox interface {
+	// StartDelivery puts a destination's cursor at position at unless the
+	// destination has one already: a destination added to a running
+	// workspace gets what arrives from then on, as in Segment, not the
+	// whole history.
+	StartDelivery(ctx context.Context, dest string, at int64) error
 	// DeliveryCursor returns the log position a destination has handled.
 	DeliveryCursor(ctx context.Context, dest string) (int64, error)
 	// RecordDeliveries records an outcome and, when upTo is greater than

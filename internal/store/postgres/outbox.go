@@ -12,6 +12,14 @@ import (
 	"roster/internal/store"
 )
 
+// StartDelivery implements store.Outbox.
+func (s *Store) StartDelivery(ctx context.Context, dest string, at int64) error {
+	if _, err := s.pool.Exec(ctx, "INSERT INTO destinations(name, cursor) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", dest, at); err != nil {
+		return fmt.Errorf("postgres: start delivery: %w", err)
+	}
+	return nil
+}
+
 // DeliveryCursor implements store.Outbox.
 func (s *Store) DeliveryCursor(ctx context.Context, dest string) (int64, error) {
 	var c int64

@@ -41,6 +41,14 @@ var outboxMigrations = []string{
 	);`,
 }
 
+// StartDelivery implements store.Outbox.
+func (s *Store) StartDelivery(ctx context.Context, dest string, at int64) error {
+	if _, err := s.ow.ExecContext(ctx, "INSERT INTO destinations(name, cursor) VALUES (?, ?) ON CONFLICT(name) DO NOTHING", dest, at); err != nil {
+		return fmt.Errorf("sqlite: start delivery: %w", err)
+	}
+	return nil
+}
+
 // DeliveryCursor implements store.Outbox.
 func (s *Store) DeliveryCursor(ctx context.Context, dest string) (int64, error) {
 	var c int64

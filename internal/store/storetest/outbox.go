@@ -70,6 +70,34 @@ func runOutbox(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("StartDeliveryOnlyOnce", func(t *testing.T) {
+		s := open(t, store.Options{})
+		if err := s.StartDelivery(ctx, "ws/Hook", 7); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := s.DeliveryCursor(ctx, "ws/Hook"); err != nil || c != 7 {
+			t.Fatalf("cursor after start = %d, %v; want 7", c, err)
+		}
+		record(t, s, 9, store.DeliveryOutcome{Delivered: []int64{8, 9}})
+		if err := s.StartDelivery(ctx, "ws/Hook", 20); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := stats(t, s, "ws/Hook"), (store.DeliveryStats{Cursor: 9, Delivered: 2}); got != want {
+			t.Errorf("stats after a second start = %+v, want %+v", got, want)
+		}
+		// Started on an empty log, a destination keeps position 0: what
+		// arrives later is its to deliver, even across restarts.
+		if err := s.StartDelivery(ctx, "ws/New", 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.StartDelivery(ctx, "ws/New", 30); err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := s.DeliveryCursor(ctx, "ws/New"); c != 0 {
+			t.Errorf("cursor of a destination started at 0 = %d after a restart", c)
+		}
+	})
+
 	t.Run("RetriesComeDueAndSettle", func(t *testing.T) {
 		s := open(t, store.Options{})
 		record(t, s, 3, store.DeliveryOutcome{Retry: []store.Delivery{retry(3, 1, at.Add(2*time.Minute)), retry(2, 1, at.Add(time.Minute))}})
