@@ -324,9 +324,11 @@ func (d *Deliverer) do(ctx context.Context, r Request) result {
 // leaseTTL is how long a node keeps a destination after it stops renewing.
 const leaseTTL = 15 * time.Second
 
-// start puts a destination seen for the first time at the end of its
-// workspace's log: it gets what arrives from now on, not the history.
-func (d *Deliverer) start(ctx context.Context) error {
+// Start puts a destination seen for the first time at the end of its
+// workspace's log: it gets what arrives from now on, not the history. The
+// server calls it before it takes requests, so that nothing it
+// acknowledges is taken for history.
+func (d *Deliverer) Start(ctx context.Context) error {
 	newest, err := d.log.RecentEvents(ctx, d.target.Workspace, 0, 1)
 	if err != nil {
 		return fmt.Errorf("destination %s: %w", d.target.ID(), err)
@@ -343,14 +345,7 @@ func (d *Deliverer) start(ctx context.Context) error {
 // another node, which is fine: that node keeps its own pause.
 func (d *Deliverer) Run(ctx context.Context, leases store.Leases, holder string) {
 	lease := store.NewKeeper(leases, "destination:"+d.target.ID(), holder, leaseTTL)
-	started := false
 	pipeline.Loop(ctx, lease, d.logger, d.Idle, func(ctx context.Context) (time.Duration, error) {
-		if !started {
-			if err := d.start(ctx); err != nil {
-				return 0, err
-			}
-			started = true
-		}
 		n, pause, err := d.Round(ctx)
 		if n == 0 && pause == 0 {
 			return d.Idle, err

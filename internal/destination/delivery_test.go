@@ -424,6 +424,9 @@ func TestADeadDestinationDoesNotDelayAnother(t *testing.T) {
 			s, s, &http.Client{Timeout: time.Minute}, discard())
 	}
 	m := destination.NewManager([]*destination.Deliverer{mk("Dead", dead.URL), mk("Live", live.URL)}, s, s, s, "node", discard())
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { m.Run(runCtx); close(done) }()

@@ -45,6 +45,17 @@ func NewManager(ds []*Deliverer, log store.Log, outbox store.Outbox, leases stor
 	return &Manager{deliverers: ds, log: log, outbox: outbox, leases: leases, holder: holder, logger: logger, Now: time.Now}
 }
 
+// Start starts every destination seen for the first time at the end of
+// its workspace's log (see Deliverer.Start).
+func (m *Manager) Start(ctx context.Context) error {
+	for _, d := range m.deliverers {
+		if err := d.Start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Run delivers to every destination until ctx ends, each on its own
 // goroutine so that a slow one delays only itself.
 func (m *Manager) Run(ctx context.Context) {

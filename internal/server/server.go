@@ -81,6 +81,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	// Nodes sharing a database take turns at the log's jobs by this name.
 	holder := nodeName()
 	delivery := destination.NewManager(ds, st, st, st, holder, opts.Logger)
+	if err := delivery.Start(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	processor := pipeline.NewProcessor(st, st, opts.Logger)
 	processor.Lease = store.NewKeeper(st, store.ProfileCursor, holder, 15*time.Second)
 	mux := http.NewServeMux()
