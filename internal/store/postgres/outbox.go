@@ -125,7 +125,7 @@ func scanDeliveries(rows pgx.Rows, err error) ([]store.Delivery, error) {
 func (s *Store) DueRetries(ctx context.Context, dest string, now time.Time, limit int) ([]store.Delivery, error) {
 	return scanDeliveries(s.pool.Query(ctx, "SELECT "+deliveryColumns+` FROM deliveries
 		WHERE destination = $1 AND dead = false AND next_at <= $2 ORDER BY next_at, seq LIMIT $3`,
-		dest, now, pageLimit(limit)))
+		dest, now, store.PageLimit(limit)))
 }
 
 // DeadLetters implements store.Outbox.
@@ -135,7 +135,7 @@ func (s *Store) DeadLetters(ctx context.Context, dest string, before int64, limi
 	}
 	return scanDeliveries(s.pool.Query(ctx, "SELECT "+deliveryColumns+` FROM deliveries
 		WHERE destination = $1 AND dead = true AND seq < $2 ORDER BY seq DESC LIMIT $3`,
-		dest, before, pageLimit(limit)))
+		dest, before, store.PageLimit(limit)))
 }
 
 // Redrive implements store.Outbox.

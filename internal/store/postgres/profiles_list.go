@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -14,43 +13,6 @@ import (
 	"roster/internal/spec"
 	"roster/internal/store"
 )
-
-// groupSorts maps GroupQuery.Sort (without its "-") to its column.
-var groupSorts = map[string]string{
-	"id":         "group_id",
-	"name":       "name",
-	"first_seen": "first_seen",
-	"last_seen":  "last_seen",
-}
-
-// groupCursor is the position after the last row of a page: its sort value
-// and id. Keyset paging on it neither repeats nor skips groups when others
-// are written between pages, which OFFSET would. Sort is kept so that a
-// cursor is not silently read under another order. It is the embedded
-// backend's format.
-type groupCursor struct {
-	Sort string `json:"s"`
-	Text string `json:"t,omitempty"` // name
-	Num  int64  `json:"n,omitempty"` // first_seen, last_seen in Unix ms
-	ID   string `json:"i"`
-}
-
-func (c groupCursor) encode() string {
-	b, _ := json.Marshal(c) // strings and an int: cannot fail
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeGroupCursor(s string) (groupCursor, error) {
-	var c groupCursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	if err != nil {
-		return c, fmt.Errorf("postgres: list groups: malformed cursor: %w: %w", store.ErrInvalid, err)
-	}
-	return c, nil
-}
 
 // query builds a statement's WHERE clause and its numbered arguments.
 type query struct {
@@ -66,16 +28,12 @@ func (q *query) arg(v any) string {
 
 // ListGroups implements store.Profiles.
 func (s *Store) ListGroups(ctx context.Context, workspace string, gq store.GroupQuery) ([]store.Group, string, error) {
-	sortBy := gq.Sort
-	if sortBy == "" {
-		sortBy = "id"
+	order, err := gq.Order()
+	if err != nil {
+		return nil, "", fmt.Errorf("postgres: %w", err)
 	}
-	desc := strings.HasPrefix(sortBy, "-")
-	col, ok := groupSorts[strings.TrimPrefix(sortBy, "-")]
-	if !ok {
-		return nil, "", fmt.Errorf("postgres: list groups: %w: unknown sort %q: want id, name, first_seen or last_seen, optionally prefixed with -", store.ErrInvalid, gq.Sort)
-	}
-	limit := pageLimit(gq.Limit)
+	col := order.Column
+	limit := store.PageLimit(gq.Limit)
 
 	var q query
 	ws := q.arg(workspace)
@@ -104,21 +62,14 @@ func (s *Store) ListGroups(ctx context.Context, workspace string, gq store.Group
 			q.arg(spec.FoldKey(name))+" AND "+match+")")
 	}
 	op, dir := ">", "ASC"
-	if desc {
+	if order.Desc {
 		op, dir = "<", "DESC"
 	}
-	order := "g.group_id " + dir
+	orderBy := "g.group_id " + dir
 	if col != "group_id" {
-		order = "g." + col + " " + dir + ", " + order
+		orderBy = "g." + col + " " + dir + ", " + orderBy
 	}
-	if gq.After != "" {
-		c, err := decodeGroupCursor(gq.After)
-		if err != nil {
-			return nil, "", err
-		}
-		if c.Sort != sortBy {
-			return nil, "", fmt.Errorf("postgres: list groups: %w: cursor is for sort %q, not %q", store.ErrInvalid, c.Sort, sortBy)
-		}
+	if c := order.After; c != nil {
 		switch col {
 		case "group_id":
 			q.where = append(q.where, "g.group_id "+op+" "+q.arg(c.ID))
@@ -130,7 +81,7 @@ func (s *Store) ListGroups(ctx context.Context, workspace string, gq store.Group
 	}
 	// One row more than the page tells whether there is a next page.
 	rows, err := s.pool.Query(ctx, "SELECT "+groupColumns+" FROM groups g WHERE "+strings.Join(q.where, " AND ")+
-		" ORDER BY "+order+" LIMIT "+q.arg(limit+1), q.args...)
+		" ORDER BY "+orderBy+" LIMIT "+q.arg(limit+1), q.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: list groups: %w", err)
 	}
@@ -155,14 +106,5 @@ func (s *Store) ListGroups(ctx context.Context, workspace string, gq store.Group
 	}
 	groups = groups[:limit]
 	last := groups[limit-1]
-	c := groupCursor{Sort: sortBy, ID: last.ID}
-	switch col {
-	case "name":
-		c.Text = names[limit-1]
-	case "first_seen":
-		c.Num = last.FirstSeen.UnixMilli()
-	case "last_seen":
-		c.Num = last.LastSeen.UnixMilli()
-	}
-	return groups, c.encode(), nil
+	return groups, order.Next(last, names[limit-1]), nil
 }

@@ -14,18 +14,6 @@ import (
 	"roster/internal/store"
 )
 
-// defaultPageSize stands in for a missing limit: every paged read takes a
-// cursor, so a bounded page never hides rows, while an unbounded one could
-// load a whole big group into memory.
-const defaultPageSize = 100
-
-func pageLimit(limit int) int {
-	if limit <= 0 {
-		return defaultPageSize
-	}
-	return limit
-}
-
 // Where a read needs two statements (rows, then "does the profile
 // exist?"), the second runs only when the first found nothing, and either
 // outcome is true of some moment.
@@ -135,7 +123,7 @@ func scanMemberships(rows pgx.Rows, err error) ([]store.Membership, error) {
 func (s *Store) GroupMembers(ctx context.Context, workspace, groupID, afterUser string, limit int) ([]store.Membership, error) {
 	members, err := scanMemberships(s.pool.Query(ctx,
 		"SELECT group_id, user_key, first_seen, last_seen FROM memberships WHERE workspace = $1 AND group_id = $2 AND user_key > $3 ORDER BY user_key LIMIT $4",
-		workspace, groupID, afterUser, pageLimit(limit)))
+		workspace, groupID, afterUser, store.PageLimit(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: members of %q: %w", groupID, err)
 	}
@@ -178,7 +166,7 @@ func (s *Store) TraitHistory(ctx context.Context, workspace, groupID, key string
 	rows, err := s.pool.Query(ctx, "SELECT seq, key, name, old_value, new_value, message_id, ts FROM trait_history WHERE "+where+
 		" AND seq >= coalesce((SELECT seq FROM trait_history WHERE "+where+" ORDER BY seq DESC, key LIMIT 1 OFFSET $5), $6)"+
 		" ORDER BY seq DESC, key",
-		workspace, groupID, before, folded, pageLimit(limit)-1, int64(math.MinInt64))
+		workspace, groupID, before, folded, store.PageLimit(limit)-1, int64(math.MinInt64))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: trait history of %q: %w", groupID, err)
 	}
@@ -276,7 +264,7 @@ func (s *Store) ProfileEvents(ctx context.Context, workspace, collection, key st
 	rows, err := s.pool.Query(ctx, "SELECT "+eventColumns+` FROM events WHERE workspace = $1 AND seq IN
 		(SELECT seq FROM profile_events WHERE workspace = $1 AND collection = $2 AND profile_key = $3 AND seq < $4 ORDER BY seq DESC LIMIT $5)
 		ORDER BY seq DESC`,
-		workspace, collection, key, before, pageLimit(limit))
+		workspace, collection, key, before, store.PageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: profile events of %s/%q: %w", collection, key, err)
 	}

@@ -125,7 +125,7 @@ func scanDeliveries(rows *sql.Rows, err error) ([]store.Delivery, error) {
 func (s *Store) DueRetries(ctx context.Context, dest string, now time.Time, limit int) ([]store.Delivery, error) {
 	return scanDeliveries(s.or.QueryContext(ctx, "SELECT "+deliveryColumns+` FROM deliveries
 		WHERE destination = ? AND dead = 0 AND next_at <= ? ORDER BY next_at, seq LIMIT ?`,
-		dest, now.UnixMilli(), pageLimit(limit)))
+		dest, now.UnixMilli(), store.PageLimit(limit)))
 }
 
 // DeadLetters implements store.Outbox.
@@ -135,7 +135,7 @@ func (s *Store) DeadLetters(ctx context.Context, dest string, before int64, limi
 	}
 	return scanDeliveries(s.or.QueryContext(ctx, "SELECT "+deliveryColumns+` FROM deliveries
 		WHERE destination = ? AND dead = 1 AND seq < ? ORDER BY seq DESC LIMIT ?`,
-		dest, before, pageLimit(limit)))
+		dest, before, store.PageLimit(limit)))
 }
 
 // Redrive implements store.Outbox.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,18 +15,6 @@ import (
 	"roster/internal/spec"
 	"roster/internal/store"
 )
-
-// defaultPageSize stands in for a missing limit: every paged read takes a
-// cursor, so a bounded page never hides rows, while an unbounded one could
-// load a whole big group into memory.
-const defaultPageSize = 100
-
-func pageLimit(limit int) int {
-	if limit <= 0 {
-		return defaultPageSize
-	}
-	return limit
-}
 
 // Reads below never open a transaction: the reader pool's DSN carries
 // _txlock=immediate, so BEGIN on it would take profiles.db's write lock and
@@ -158,7 +145,7 @@ func scanMemberships(rows *sql.Rows) ([]store.Membership, error) {
 func (s *Store) GroupMembers(ctx context.Context, workspace, groupID, afterUser string, limit int) ([]store.Membership, error) {
 	rows, err := s.pr.QueryContext(ctx,
 		"SELECT group_id, user_key, first_seen, last_seen FROM memberships WHERE workspace = ? AND group_id = ? AND user_key > ? ORDER BY user_key LIMIT ?",
-		workspace, groupID, afterUser, pageLimit(limit))
+		workspace, groupID, afterUser, store.PageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: members of %q: %w", groupID, err)
 	}
@@ -196,7 +183,7 @@ func (s *Store) TraitHistory(ctx context.Context, workspace, groupID, key string
 	query := "SELECT seq, key, name, old_value, new_value, message_id, ts FROM trait_history WHERE " + where +
 		" AND seq >= coalesce((SELECT seq FROM trait_history WHERE " + where +
 		" ORDER BY seq DESC, key LIMIT 1 OFFSET ?), ?) ORDER BY seq DESC, key"
-	args = append(append(args, args...), pageLimit(limit)-1, int64(math.MinInt64))
+	args = append(append(args, args...), store.PageLimit(limit)-1, int64(math.MinInt64))
 	rows, err := s.pr.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: trait history of %q: %w", groupID, err)
@@ -230,42 +217,6 @@ func (s *Store) TraitHistory(ctx context.Context, workspace, groupID, key string
 	return out, nil
 }
 
-// groupSorts maps GroupQuery.Sort (without its "-") to its column.
-var groupSorts = map[string]string{
-	"id":         "group_id",
-	"name":       "name",
-	"first_seen": "first_seen",
-	"last_seen":  "last_seen",
-}
-
-// groupCursor is the position after the last row of a page: its sort value
-// and id. Keyset paging on it neither repeats nor skips groups when others
-// are written between pages, which OFFSET would. Sort is kept so that a
-// cursor is not silently read under another order.
-type groupCursor struct {
-	Sort string `json:"s"`
-	Text string `json:"t,omitempty"` // name
-	Num  int64  `json:"n,omitempty"` // first_seen, last_seen
-	ID   string `json:"i"`
-}
-
-func (c groupCursor) encode() string {
-	b, _ := json.Marshal(c) // strings and an int: cannot fail
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeGroupCursor(s string) (groupCursor, error) {
-	var c groupCursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	if err != nil {
-		return c, fmt.Errorf("sqlite: list groups: malformed cursor: %w: %w", store.ErrInvalid, err)
-	}
-	return c, nil
-}
-
 // likeEscaper makes user text literal inside a LIKE ... ESCAPE '\' pattern.
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
@@ -273,16 +224,12 @@ func likeContains(s string) string { return "%" + likeEscaper.Replace(s) + "%" }
 
 // ListGroups implements store.Profiles.
 func (s *Store) ListGroups(ctx context.Context, workspace string, q store.GroupQuery) ([]store.Group, string, error) {
-	sortBy := q.Sort
-	if sortBy == "" {
-		sortBy = "id"
+	order, err := q.Order()
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: %w", err)
 	}
-	desc := strings.HasPrefix(sortBy, "-")
-	col, ok := groupSorts[strings.TrimPrefix(sortBy, "-")]
-	if !ok {
-		return nil, "", fmt.Errorf("sqlite: list groups: %w: unknown sort %q: want id, name, first_seen or last_seen, optionally prefixed with -", store.ErrInvalid, q.Sort)
-	}
-	limit := pageLimit(q.Limit)
+	col := order.Column
+	limit := store.PageLimit(q.Limit)
 
 	where := []string{"g.workspace = ?"}
 	args := []any{workspace}
@@ -315,21 +262,14 @@ func (s *Store) ListGroups(ctx context.Context, workspace string, q store.GroupQ
 		args = append(args, workspace, spec.FoldKey(name), value.String())
 	}
 	op, dir := ">", "ASC"
-	if desc {
+	if order.Desc {
 		op, dir = "<", "DESC"
 	}
-	order := "g.group_id " + dir
+	orderBy := "g.group_id " + dir
 	if col != "group_id" {
-		order = "g." + col + " " + dir + ", " + order
+		orderBy = "g." + col + " " + dir + ", " + orderBy
 	}
-	if q.After != "" {
-		c, err := decodeGroupCursor(q.After)
-		if err != nil {
-			return nil, "", err
-		}
-		if c.Sort != sortBy {
-			return nil, "", fmt.Errorf("sqlite: list groups: %w: cursor is for sort %q, not %q", store.ErrInvalid, c.Sort, sortBy)
-		}
+	if c := order.After; c != nil {
 		switch col {
 		case "group_id":
 			where = append(where, "g.group_id "+op+" ?")
@@ -345,7 +285,7 @@ func (s *Store) ListGroups(ctx context.Context, workspace string, q store.GroupQ
 	// One row more than the page tells whether there is a next page.
 	args = append(args, limit+1)
 	rows, err := s.pr.QueryContext(ctx,
-		"SELECT "+groupColumns+" FROM groups g WHERE "+strings.Join(where, " AND ")+" ORDER BY "+order+" LIMIT ?", args...)
+		"SELECT "+groupColumns+" FROM groups g WHERE "+strings.Join(where, " AND ")+" ORDER BY "+orderBy+" LIMIT ?", args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: list groups: %w", err)
 	}
@@ -370,16 +310,7 @@ func (s *Store) ListGroups(ctx context.Context, workspace string, q store.GroupQ
 	}
 	groups = groups[:limit]
 	last := groups[limit-1]
-	c := groupCursor{Sort: sortBy, ID: last.ID}
-	switch col {
-	case "name":
-		c.Text = names[limit-1]
-	case "first_seen":
-		c.Num = last.FirstSeen.UnixMilli()
-	case "last_seen":
-		c.Num = last.LastSeen.UnixMilli()
-	}
-	return groups, c.encode(), nil
+	return groups, order.Next(last, names[limit-1]), nil
 }
 
 // ResolveUser implements store.Profiles.
@@ -506,7 +437,7 @@ func (s *Store) ProfileEvents(ctx context.Context, workspace, collection, key st
 	}
 	rows, err := s.pr.QueryContext(ctx,
 		"SELECT seq FROM profile_events WHERE workspace = ? AND collection = ? AND profile_key = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-		workspace, collection, key, before, pageLimit(limit))
+		workspace, collection, key, before, store.PageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: profile events of %s/%q: %w", collection, key, err)
 	}
