@@ -97,8 +97,12 @@ func allowed(tokens Tokens, w http.ResponseWriter, r *http.Request, workspace st
 // authorized checks the access token against the workspace in the path and
 // reads the page parameters of the log listings.
 func (h *Handler) authorized(next func(http.ResponseWriter, *http.Request, page)) http.Handler {
+	return authorized(h.tokens, next)
+}
+
+func authorized(tokens Tokens, next func(http.ResponseWriter, *http.Request, page)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !h.allowed(w, r, r.PathValue("workspace")) {
+		if !allowed(tokens, w, r, r.PathValue("workspace")) {
 			return
 		}
 		p, err := parsePage(r)

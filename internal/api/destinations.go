@@ -50,7 +50,7 @@ func (h *DestinationsHandler) Register(mux *http.ServeMux) {
 }
 
 func (h *DestinationsHandler) authorized(next func(http.ResponseWriter, *http.Request, page)) http.Handler {
-	return (&Handler{tokens: h.tokens}).authorized(next)
+	return authorized(h.tokens, next)
 }
 
 func (h *DestinationsHandler) list(w http.ResponseWriter, r *http.Request, _ page) {
