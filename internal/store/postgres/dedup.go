@@ -12,19 +12,16 @@ import (
 // Dedup keys (store.DedupKey) are a primary key in the database, so every
 // node sees every claim. Against three text columns the B-tree is half the
 // size and claims took 45% less time.
-type dedupKey = store.DedupKey
-
-func keyOf(e *store.Event) dedupKey { return store.KeyOf(e) }
 
 // firstCopies drops repeats of a message within the group, since one
 // statement may not claim a key twice and only the first copy is stored,
 // and returns the events left and their keys.
-func firstCopies(events []store.Event) ([]store.Event, []dedupKey) {
-	seen := make(map[dedupKey]bool, len(events))
+func firstCopies(events []store.Event) ([]store.Event, []store.DedupKey) {
+	seen := make(map[store.DedupKey]bool, len(events))
 	out := make([]store.Event, 0, len(events))
-	keys := make([]dedupKey, 0, len(events))
+	keys := make([]store.DedupKey, 0, len(events))
 	for i := range events {
-		k := keyOf(&events[i])
+		k := store.KeyOf(&events[i])
 		if !seen[k] {
 			seen[k] = true
 			out = append(out, events[i])
@@ -38,7 +35,7 @@ func firstCopies(events []store.Event) ([]store.Event, []dedupKey) {
 // that were not seen since cutoff: a new key is inserted, an expired one
 // taken over, one seen within the window left alone (the window counts
 // from its first sighting).
-func claimKeys(b *pgx.Batch, keys []dedupKey, now, cutoff time.Time, fresh map[dedupKey]bool) {
+func claimKeys(b *pgx.Batch, keys []store.DedupKey, now, cutoff time.Time, fresh map[store.DedupKey]bool) {
 	raw := make([][]byte, len(keys))
 	for i := range keys {
 		raw[i] = keys[i][:]
@@ -48,7 +45,7 @@ func claimKeys(b *pgx.Batch, keys []dedupKey, now, cutoff time.Time, fresh map[d
 		RETURNING key`, raw, now, cutoff).Query(func(rows pgx.Rows) error {
 		var k []byte
 		_, err := pgx.ForEachRow(rows, []any{&k}, func() error {
-			fresh[dedupKey(k)] = true
+			fresh[store.DedupKey(k)] = true
 			return nil
 		})
 		return err

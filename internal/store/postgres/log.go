@@ -35,7 +35,7 @@ func (s *Store) write(ctx context.Context, events []store.Event, quarantined []s
 	var pruned int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var head int64
-		fresh := map[dedupKey]bool{}
+		fresh := map[store.DedupKey]bool{}
 		b := &pgx.Batch{}
 		b.Queue("SELECT seq FROM log_head WHERE id = 1 FOR UPDATE").QueryRow(func(r pgx.Row) error { return r.Scan(&head) })
 		if len(unique) > 0 {
@@ -77,7 +77,7 @@ func (s *Store) write(ctx context.Context, events []store.Event, quarantined []s
 
 // copyEvents stores the fresh events, in their order, at the positions
 // after head, and says how many.
-func copyEvents(ctx context.Context, tx pgx.Tx, events []store.Event, keys []dedupKey, fresh map[dedupKey]bool, head int64) (int64, error) {
+func copyEvents(ctx context.Context, tx pgx.Tx, events []store.Event, keys []store.DedupKey, fresh map[store.DedupKey]bool, head int64) (int64, error) {
 	rows := make([][]any, 0, len(fresh))
 	for i := range events {
 		e := &events[i]

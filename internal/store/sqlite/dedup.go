@@ -18,9 +18,6 @@ import (
 
 // dedup_log stores all 16 bytes of a store.DedupKey; memory holds 13 (see
 // keySet for why that is still safe).
-type dedupKey = store.DedupKey
-
-func keyOf(e *store.Event) dedupKey { return store.KeyOf(e) }
 
 // seenSet knows, for each key claimed within the window, when, in Unix
 // seconds (see keySet for how it is held).
@@ -46,7 +43,7 @@ func loadSeen(ctx context.Context, db *sql.DB, cutoff time.Time) (*seenSet, erro
 		if err := rows.Scan(&raw, &at); err != nil {
 			return nil, fmt.Errorf("sqlite: load dedup keys: %w", err)
 		}
-		var k dedupKey
+		var k store.DedupKey
 		copy(k[:], raw)
 		s.keys.put(k, uint32(at)) // keeps the latest if k is logged twice
 	}
@@ -60,18 +57,18 @@ func (s *seenSet) len() int { return s.keys.len() }
 
 // claim returns the events not seen since cutoff, first copy only, and
 // their keys. Nothing is recorded until add, after the commit.
-func (s *seenSet) claim(events []store.Event, cutoff time.Time) ([]store.Event, []dedupKey) {
+func (s *seenSet) claim(events []store.Event, cutoff time.Time) ([]store.Event, []store.DedupKey) {
 	c := uint32(cutoff.Unix())
 	fresh := make([]store.Event, 0, len(events))
-	keys := make([]dedupKey, 0, len(events))
-	var inGroup map[dedupKey]bool
+	keys := make([]store.DedupKey, 0, len(events))
+	var inGroup map[store.DedupKey]bool
 	for i := range events {
-		k := keyOf(&events[i])
+		k := store.KeyOf(&events[i])
 		if at, ok := s.keys.get(k); ok && at >= c {
 			continue
 		}
 		if inGroup == nil {
-			inGroup = make(map[dedupKey]bool, len(events))
+			inGroup = make(map[store.DedupKey]bool, len(events))
 		}
 		if inGroup[k] {
 			continue
@@ -83,7 +80,7 @@ func (s *seenSet) claim(events []store.Event, cutoff time.Time) ([]store.Event, 
 	return fresh, keys
 }
 
-func (s *seenSet) add(keys []dedupKey, now time.Time) {
+func (s *seenSet) add(keys []store.DedupKey, now time.Time) {
 	at := uint32(now.Unix())
 	for _, k := range keys {
 		// Only keys not seen since the cutoff were claimed, so the later
@@ -92,7 +89,7 @@ func (s *seenSet) add(keys []dedupKey, now time.Time) {
 	}
 }
 
-func insertKeys(ctx context.Context, tx *sql.Tx, keys []dedupKey, now time.Time) error {
+func insertKeys(ctx context.Context, tx *sql.Tx, keys []store.DedupKey, now time.Time) error {
 	args := make([]any, 0, len(keys)*2)
 	for i := range keys {
 		args = append(args, keys[i][:], now.Unix())

@@ -1,9 +1,12 @@
 package sqlite
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"roster/internal/store"
+)
 
 // keySet holds the dedup keys of the window with, for each, when it was
-// last claimed (Unix seconds). It replaces a map[dedupKey]uint32, which
+// last claimed (Unix seconds). It replaces a map[store.DedupKey]uint32, which
 // cost 39-42 bytes a key (20-byte entries plus control bytes, at a load
 // that swings between 44% and 88% with each doubling); at five million
 // events that map was most of the server's memory, and because the
@@ -83,7 +86,7 @@ const (
 // the shard grows.
 func keySpare(capacity int) int { return 16 + capacity/128 }
 
-func splitKey(k dedupKey) (shard int, hi uint64, lo uint32) {
+func splitKey(k store.DedupKey) (shard int, hi uint64, lo uint32) {
 	return int(k[0]), binary.BigEndian.Uint64(k[1:9]), binary.BigEndian.Uint32(k[9:13])
 }
 
@@ -111,7 +114,7 @@ func (sh *keyShard) find(hi uint64, lo uint32) (int, bool) {
 func (ks *keySet) len() int { return ks.n }
 
 // get returns when the key was last put, if it is held.
-func (ks *keySet) get(k dedupKey) (uint32, bool) {
+func (ks *keySet) get(k store.DedupKey) (uint32, bool) {
 	shard, hi, lo := splitKey(k)
 	sh := &ks.shards[shard]
 	if i, ok := sh.find(hi, lo); ok {
@@ -122,7 +125,7 @@ func (ks *keySet) get(k dedupKey) (uint32, bool) {
 
 // put records the key at the given time, keeping the later time if the
 // key is already held.
-func (ks *keySet) put(k dedupKey, at uint32) {
+func (ks *keySet) put(k store.DedupKey, at uint32) {
 	at = max(at, 1)
 	shard, hi, lo := splitKey(k)
 	sh := &ks.shards[shard]

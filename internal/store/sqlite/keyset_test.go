@@ -3,6 +3,7 @@ package sqlite
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"roster/internal/store"
 	"runtime"
 	"testing"
 	"time"
@@ -11,7 +12,7 @@ import (
 // heldKey is what a keySet tells keys apart by: the first 13 bytes.
 type heldKey [13]byte
 
-func held(k dedupKey) heldKey { return heldKey(k[:13]) }
+func held(k store.DedupKey) heldKey { return heldKey(k[:13]) }
 
 // checkKeySet verifies the layout every operation relies on: each key at
 // or after its home slot, right after its predecessor when not at home,
@@ -67,8 +68,8 @@ func checkKeySet(t *testing.T, ks *keySet) {
 // sharing a home or their first 8 bytes (ties broken on lo), and keys
 // that differ only past byte 13 (which the set cannot tell apart, like
 // the reference), and runs that overflow a shard's spare slots.
-func keyGen(r *rand.Rand, mode int) dedupKey {
-	var k dedupKey
+func keyGen(r *rand.Rand, mode int) store.DedupKey {
+	var k store.DedupKey
 	binary.LittleEndian.PutUint64(k[:8], r.Uint64())
 	binary.LittleEndian.PutUint64(k[8:], r.Uint64())
 	switch mode {
@@ -96,12 +97,12 @@ func TestKeysetMatchesMap(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, uint64(mode)))
 			var ks keySet
 			ref := map[heldKey]uint32{}
-			var keys []dedupKey // put so far, to get and re-put some
+			var keys []store.DedupKey // put so far, to get and re-put some
 			now := uint32(1000)
 			for op := range 30000 {
 				switch c := r.IntN(100); {
 				case c < 55: // put a new or a known key, the time mostly rising
-					var k dedupKey
+					var k store.DedupKey
 					if len(keys) > 0 && r.IntN(4) == 0 {
 						k = keys[r.IntN(len(keys))]
 					} else {
@@ -129,7 +130,7 @@ func TestKeysetMatchesMap(t *testing.T) {
 					cutoff := now - uint32(r.IntN(400))
 					ks.sweep(cutoff, r.IntN(3000))
 					for k, want := range ref {
-						var full dedupKey
+						var full store.DedupKey
 						copy(full[:], k[:])
 						at, ok := ks.get(full)
 						switch {
@@ -225,8 +226,8 @@ func TestKeysetSweepPasses(t *testing.T) {
 
 // benchKey derives the i-th benchmark key (splitmix64), so that millions
 // of keys need no memory of their own to skew the measurement.
-func benchKey(i uint64) dedupKey {
-	var k dedupKey
+func benchKey(i uint64) store.DedupKey {
+	var k store.DedupKey
 	for j := range 2 {
 		z := (i*2+uint64(j))*0x9e3779b97f4a7c15 + 0x9e3779b97f4a7c15
 		z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
@@ -250,8 +251,8 @@ func heapInuse() uint64 {
 func BenchmarkKeyset(b *testing.B) {
 	const n = 5_000_000
 	type set interface {
-		get(dedupKey) (uint32, bool)
-		put(dedupKey, uint32)
+		get(store.DedupKey) (uint32, bool)
+		put(store.DedupKey, uint32)
 	}
 	run := func(b *testing.B, mk func() set) {
 		var bytesPerKey, addNs, getNs float64
@@ -289,7 +290,7 @@ func BenchmarkKeyset(b *testing.B) {
 }
 
 // mapSet is the map the keySet replaced, for comparison.
-type mapSet map[dedupKey]uint32
+type mapSet map[store.DedupKey]uint32
 
-func (m mapSet) get(k dedupKey) (uint32, bool) { at, ok := m[k]; return at, ok }
-func (m mapSet) put(k dedupKey, at uint32)     { m[k] = max(m[k], at) }
+func (m mapSet) get(k store.DedupKey) (uint32, bool) { at, ok := m[k]; return at, ok }
+func (m mapSet) put(k store.DedupKey, at uint32)     { m[k] = max(m[k], at) }
