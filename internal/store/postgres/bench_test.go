@@ -1,81 +1,20 @@
 package postgres
 
 import (
-	"context"
-	"fmt"
-	"math/rand/v2"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"roster/internal/pipeline"
 	"roster/internal/store"
 	"roster/internal/store/postgres/pgtest"
 	"roster/internal/store/storetest"
 )
 
-// BenchmarkAppend100 appends 100-event batches from concurrent callers, as
-// the ingest path does, with durable commits (the embedded backend's
-// benchmark of the same name, against PostgreSQL).
+// The shared benchmarks (storetest), against PostgreSQL; the embedded
+// backend runs the same ones.
+
 func BenchmarkAppend100(b *testing.B) {
-	s := openAt(b, pgtest.FreshSchema(b), store.Options{})
-	var next atomic.Uint64
-	body := make([]byte, 370)
-	b.SetParallelism(16)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		batch := make([]store.Event, 100)
-		for pb.Next() {
-			for i := range batch {
-				batch[i] = storetest.Event("default", "web", fmt.Sprintf("m-%d", next.Add(1)))
-				batch[i].Body = body
-			}
-			if err := s.Append(context.Background(), batch, nil); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+	storetest.BenchAppend100(b, openAt(b, pgtest.FreshSchema(b), store.Options{}))
 }
 
-// BenchmarkApplyProfiles measures profile processing on the embedded
-// backend's mix: group calls with five traits, identifies, tracks with
-// context.groupId, over 5,000 groups and 50,000 users picked at random.
 func BenchmarkApplyProfiles(b *testing.B) {
-	s := openAt(b, pgtest.FreshSchema(b), store.Options{})
-	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
-	batch := make([]store.Event, 0, 1000)
-	for i := range b.N {
-		u, g := rand.IntN(50000), rand.IntN(5000)
-		e := store.Event{Workspace: "default", Source: "web", MessageID: fmt.Sprintf("m-%d", i),
-			ReceivedAt: t0, Timestamp: t0.Add(time.Duration(i) * time.Millisecond)}
-		switch i % 4 {
-		case 0, 1:
-			e.Type = "group"
-			e.Body = fmt.Appendf(nil, `{"type":"group","userId":"u%d","groupId":"g%d","traits":{"name":"Initech %d","industry":"Technology","employees":%d,"plan":"%s","total billed":%d}}`,
-				u, g, g, g%400, []string{"trial", "pro", "enterprise"}[i%3], i)
-		case 2:
-			e.Type = "identify"
-			e.Body = fmt.Appendf(nil, `{"type":"identify","userId":"u%d","anonymousId":"a%d","traits":{"email":"u%d@example.com","name":"User %d"}}`, u, u, u, i)
-		default:
-			e.Type = "track"
-			e.Body = fmt.Appendf(nil, `{"type":"track","userId":"u%d","event":"Report Run","context":{"groupId":"g%d"}}`, u, g)
-		}
-		batch = append(batch, e)
-		if len(batch) == cap(batch) || i == b.N-1 {
-			if err := s.Append(context.Background(), batch, nil); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
-	p := pipeline.NewProcessor(s, s, discard())
-	b.ResetTimer()
-	n, err := p.CatchUp(context.Background())
-	if err != nil || n != b.N {
-		b.Fatalf("applied %d of %d: %v", n, b.N, err)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	storetest.BenchApplyProfiles(b, openAt(b, pgtest.FreshSchema(b), store.Options{}))
 }
