@@ -50,8 +50,9 @@ func NewProcessor(log Log, profiles ProfileStore, logger *slog.Logger) *Processo
 // pause: the cursor only moves with a successful commit, so nothing is
 // skipped.
 func (p *Processor) Run(ctx context.Context) {
+	var ahead aheadBatch
 	Loop(ctx, p.Lease, p.logger.With("job", "profiles"), p.Idle, func(ctx context.Context) (time.Duration, error) {
-		n, err := p.Step(ctx)
+		n, err := p.step(ctx, &ahead)
 		if n < p.Batch {
 			return p.Idle, err
 		}
@@ -61,15 +62,56 @@ func (p *Processor) Run(ctx context.Context) {
 
 // Step applies the next batch of events and says how many it read.
 func (p *Processor) Step(ctx context.Context) (int, error) {
+	return p.step(ctx, nil)
+}
+
+// batch is events read from the log after a cursor, decoded.
+type batch struct {
+	after, upTo int64 // the cursor it was read after; its last event
+	read        int   // events read, including any that did not decode
+	updates     []store.ProfileUpdate
+	err         error
+}
+
+// aheadBatch holds the batch after the one being applied, read and
+// decoded on another goroutine meanwhile. When the processor is behind,
+// reading and decoding were a sixth of its time on its one writer
+// connection; the other core does them instead.
+type aheadBatch struct{ next <-chan batch }
+
+// step applies the next batch. With ahead, it uses the batch read ahead if
+// it follows the stored cursor (nothing failed and no other node moved the
+// cursor since), and reads the following one while this one applies.
+func (p *Processor) step(ctx context.Context, ahead *aheadBatch) (int, error) {
 	cursor, err := p.profiles.Cursor(ctx, store.ProfileCursor)
 	if err != nil {
 		return 0, err
 	}
+	var b batch
+	if ahead != nil && ahead.next != nil {
+		b, ahead.next = <-ahead.next, nil
+	}
+	if b.err != nil || b.read == 0 || b.after != cursor {
+		b = p.read(ctx, cursor)
+	}
+	if b.err != nil || b.read == 0 {
+		return 0, b.err
+	}
+	if ahead != nil && b.read == p.Batch {
+		next := make(chan batch, 1)
+		go func() { next <- p.read(ctx, b.upTo) }()
+		ahead.next = next
+	}
+	return b.read, p.profiles.ApplyProfiles(ctx, b.updates, b.upTo)
+}
+
+// read reads and decodes the batch after cursor.
+func (p *Processor) read(ctx context.Context, cursor int64) batch {
 	events, err := p.log.Read(ctx, cursor, p.Batch)
 	if err != nil || len(events) == 0 {
-		return 0, err
+		return batch{after: cursor, err: err}
 	}
-	updates := make([]store.ProfileUpdate, 0, len(events))
+	b := batch{after: cursor, upTo: events[len(events)-1].Seq, read: len(events), updates: make([]store.ProfileUpdate, 0, len(events))}
 	for _, e := range events {
 		u, err := profile.FromEvent(e)
 		if err != nil {
@@ -78,17 +120,18 @@ func (p *Processor) Step(ctx context.Context) (int, error) {
 			p.logger.Error("event not applied to profiles", "seq", e.Seq, "err", err)
 			continue
 		}
-		updates = append(updates, u)
+		b.updates = append(b.updates, u)
 	}
-	return len(events), p.profiles.ApplyProfiles(ctx, updates, events[len(events)-1].Seq)
+	return b
 }
 
 // CatchUp applies everything in the log now and returns how many events it
 // read.
 func (p *Processor) CatchUp(ctx context.Context) (int, error) {
+	var ahead aheadBatch
 	total := 0
 	for {
-		n, err := p.Step(ctx)
+		n, err := p.step(ctx, &ahead)
 		total += n
 		if err != nil || n == 0 {
 			return total, err

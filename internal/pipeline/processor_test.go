@@ -71,6 +71,9 @@ type fakeProfiles struct {
 	failErr   error
 	cursorErr error
 	names     []string // names Cursor was asked for
+	// committed, when set, runs after each successful apply, under the
+	// lock: it stands for another node or a later failure.
+	committed func(s *fakeProfiles)
 }
 
 var errApply = errors.New("fake: apply failed")
@@ -99,6 +102,9 @@ func (s *fakeProfiles) ApplyProfiles(_ context.Context, updates []store.ProfileU
 	s.applied = append(s.applied, updates...)
 	s.commits = append(s.commits, upTo)
 	s.cursor = upTo
+	if s.committed != nil {
+		s.committed(s)
+	}
 	return nil
 }
 
@@ -614,5 +620,86 @@ func TestCatchUpStopsOnError(t *testing.T) {
 	st := profiles.state()
 	if st.cursor != 2 || len(st.attempts) != 2 {
 		t.Errorf("cursor %d after attempts %v; want 2 after one more attempt", st.cursor, st.attempts)
+	}
+}
+
+func TestCatchUpReadsEachBatchOnce(t *testing.T) {
+	log := &fakeLog{events: groupEvents(1, 2, 3, 4, 5, 6, 7)}
+	profiles := &fakeProfiles{}
+	logger, _ := newLogger()
+	p := pipeline.NewProcessor(log, profiles, logger)
+	p.Batch = 2
+
+	if _, err := p.CatchUp(t.Context()); err != nil {
+		t.Fatalf("CatchUp: %v", err)
+	}
+	// While a full batch applies, the next one is read: every read starts
+	// where the previous batch ended, and none is repeated.
+	var afters []int64
+	for _, r := range log.readCalls() {
+		afters = append(afters, r.after)
+	}
+	if want := []int64{0, 2, 4, 6, 7}; !slices.Equal(afters, want) {
+		t.Errorf("reads after %v, want %v", afters, want)
+	}
+	st := profiles.state()
+	if got := seqsOf(st.applied); !slices.Equal(got, []int64{1, 2, 3, 4, 5, 6, 7}) {
+		t.Errorf("applied seqs = %v, want 1 to 7 once each", got)
+	}
+	if !slices.Equal(st.commits, []int64{2, 4, 6, 7}) {
+		t.Errorf("commits = %v, want [2 4 6 7]", st.commits)
+	}
+}
+
+func TestReadAheadDroppedWhenCursorMoved(t *testing.T) {
+	log := &fakeLog{events: groupEvents(1, 2, 3, 4, 5, 6)}
+	profiles := &fakeProfiles{}
+	// After the first batch, another node applies 3 and 4.
+	profiles.committed = func(s *fakeProfiles) {
+		if s.cursor == 2 {
+			s.cursor = 4
+		}
+	}
+	logger, _ := newLogger()
+	p := pipeline.NewProcessor(log, profiles, logger)
+	p.Batch = 2
+
+	if _, err := p.CatchUp(t.Context()); err != nil {
+		t.Fatalf("CatchUp: %v", err)
+	}
+	st := profiles.state()
+	if got := seqsOf(st.applied); !slices.Equal(got, []int64{1, 2, 5, 6}) {
+		t.Errorf("applied seqs = %v, want [1 2 5 6]: the batch read ahead (3, 4) was applied elsewhere meanwhile", got)
+	}
+	if !slices.Equal(st.commits, []int64{2, 6}) {
+		t.Errorf("commits = %v, want [2 6]", st.commits)
+	}
+}
+
+func TestReadAheadDroppedAfterFailedApply(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	log := &fakeLog{events: groupEvents(1, 2, 3, 4, 5, 6)}
+	profiles := &fakeProfiles{}
+	// The apply after the first one fails once.
+	profiles.committed = func(s *fakeProfiles) {
+		if s.cursor == 2 {
+			s.failNext = 1
+		}
+	}
+	logger, _ := newLogger()
+	p := pipeline.NewProcessor(log, profiles, logger)
+	p.Batch = 2
+	p.Idle = time.Millisecond
+
+	stop := runProcessor(t, ctx, p)
+	waitFor(t, ctx, "the cursor to reach 6", func() bool { return profiles.state().cursor == 6 })
+	stop()
+	st := profiles.state()
+	if got := seqsOf(st.applied); !slices.Equal(got, []int64{1, 2, 3, 4, 5, 6}) {
+		t.Errorf("applied seqs = %v, want 1 to 6 once each", got)
+	}
+	if !slices.Equal(st.attempts, []int64{2, 4, 4, 6}) {
+		t.Errorf("attempts = %v, want [2 4 4 6]: the failed batch is retried before the one read ahead of it", st.attempts)
 	}
 }
