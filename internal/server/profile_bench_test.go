@@ -110,6 +110,7 @@ func readTraits(b *testing.B, base string, rate int) {
 		n         atomic.Uint64
 	)
 	b.SetParallelism(16)
+	b.ReportAllocs() // of the client and the server: they share the process
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		local := make([]time.Duration, 0, 1024)

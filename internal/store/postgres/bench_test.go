@@ -18,3 +18,7 @@ func BenchmarkAppend100(b *testing.B) {
 func BenchmarkApplyProfiles(b *testing.B) {
 	storetest.BenchApplyProfiles(b, openAt(b, pgtest.FreshSchema(b), store.Options{}))
 }
+
+func BenchmarkGroupTraits(b *testing.B) {
+	storetest.BenchGroupTraits(b, openAt(b, pgtest.FreshSchema(b), store.Options{}))
+}

@@ -24,3 +24,5 @@ func openBench(b *testing.B) *Store {
 func BenchmarkAppend100(b *testing.B) { storetest.BenchAppend100(b, openBench(b)) }
 
 func BenchmarkApplyProfiles(b *testing.B) { storetest.BenchApplyProfiles(b, openBench(b)) }
+
+func BenchmarkGroupTraits(b *testing.B) { storetest.BenchGroupTraits(b, openBench(b)) }

@@ -38,16 +38,15 @@ func BenchAppend100(b *testing.B, s store.Store) {
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
 }
 
-// BenchApplyProfiles measures profile processing: b.N events of a
-// realistic mix (group calls with five traits, identifies, tracks with
-// context.groupId) over 5,000 groups and 50,000 users picked at random (in
-// order, neighbouring ids would share pages and flatter the figure),
-// applied by the real processor from the log.
-func BenchApplyProfiles(b *testing.B, s store.Store) {
+// appendMix appends n events of the benchmark mix: group calls with five
+// traits, identifies, and tracks with context.groupId, over 5,000 groups
+// and 50,000 users picked at random (in order, neighbouring ids would share
+// pages and flatter the figures).
+func appendMix(b *testing.B, s store.Store, n int) {
 	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
 	batch := make([]store.Event, 0, 1000)
-	for i := range b.N {
-		u, g := rand.IntN(50000), rand.IntN(5000)
+	for i := range n {
+		u, g := rand.IntN(50000), rand.IntN(benchGroups)
 		e := store.Event{Workspace: "default", Source: "web", MessageID: fmt.Sprintf("m-%d", i),
 			ReceivedAt: t0, Timestamp: t0.Add(time.Duration(i) * time.Millisecond)}
 		switch i % 4 {
@@ -63,18 +62,54 @@ func BenchApplyProfiles(b *testing.B, s store.Store) {
 			e.Body = fmt.Appendf(nil, `{"type":"track","userId":"u%d","event":"Report Run","context":{"groupId":"g%d"}}`, u, g)
 		}
 		batch = append(batch, e)
-		if len(batch) == cap(batch) || i == b.N-1 {
+		if len(batch) == cap(batch) || i == n-1 {
 			if err := s.Append(context.Background(), batch, nil); err != nil {
 				b.Fatal(err)
 			}
 			batch = batch[:0]
 		}
 	}
+}
+
+const benchGroups = 5000
+
+// BenchApplyProfiles measures profile processing: b.N events of the
+// benchmark mix (appendMix), applied by the real processor from the log.
+// This is where traits merge: per-trait last writer wins, history, names.
+func BenchApplyProfiles(b *testing.B, s store.Store) {
+	appendMix(b, s, b.N)
 	p := pipeline.NewProcessor(s, s, discardLogger())
+	b.ReportAllocs()
 	b.ResetTimer()
 	n, err := p.CatchUp(context.Background())
 	if err != nil || n != b.N {
 		b.Fatalf("applied %d of %d: %v", n, b.N, err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchGroupTraits measures the store's side of a profile traits read:
+// one group's traits, of groups picked at random among 5,000 built from
+// 100,000 events of the benchmark mix.
+func BenchGroupTraits(b *testing.B, s store.Store) {
+	appendMix(b, s, 100000)
+	if _, err := pipeline.NewProcessor(s, s, discardLogger()).CatchUp(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			g := fmt.Sprintf("g%d", rand.IntN(benchGroups))
+			traits, err := s.GroupTraits(context.Background(), "default", g)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if len(traits) == 0 {
+				b.Errorf("group %s has no traits", g)
+				return
+			}
+		}
+	})
 }
