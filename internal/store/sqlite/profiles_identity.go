@@ -224,6 +224,9 @@ func (a *applier) merge(workspace, from, to string) error {
 		`INSERT OR IGNORE INTO profile_events(workspace, collection, profile_key, seq)
 			SELECT workspace, collection, ?2, seq FROM profile_events WHERE workspace = ?1 AND collection = 'users' AND profile_key = ?3`,
 		`DELETE FROM profile_events WHERE workspace = ?1 AND collection = 'users' AND profile_key = ?3`,
+		`INSERT OR IGNORE INTO profile_events_recent(workspace, collection, profile_key, seq)
+			SELECT workspace, collection, ?2, seq FROM profile_events_recent WHERE workspace = ?1 AND collection = 'users' AND profile_key = ?3`,
+		`DELETE FROM profile_events_recent WHERE workspace = ?1 AND collection = 'users' AND profile_key = ?3`,
 		`UPDATE identities SET user_key = ?2 WHERE workspace = ?1 AND user_key = ?3`,
 		`DELETE FROM user_traits WHERE workspace = ?1 AND user_key = ?3`,
 		`DELETE FROM users WHERE workspace = ?1 AND user_key = ?3`,

@@ -180,10 +180,16 @@ func (s *Store) TraitHistory(ctx context.Context, workspace, groupID, key string
 	}
 	// The subquery finds the seq of the limit-th newest change; everything
 	// from that seq on is the page. It is NULL when fewer changes remain.
-	query := "SELECT seq, key, name, old_value, new_value, message_id, ts FROM trait_history WHERE " + where +
-		" AND seq >= coalesce((SELECT seq FROM trait_history WHERE " + where +
-		" ORDER BY seq DESC, key LIMIT 1 OFFSET ?), ?) ORDER BY seq DESC, key"
-	args = append(append(args, args...), store.PageLimit(limit)-1, int64(math.MinInt64))
+	// The history is in two parts (see historyMergeEvents); each SELECT
+	// reads both.
+	both := func(columns string) string {
+		return "SELECT " + columns + " FROM trait_history WHERE " + where +
+			" UNION ALL SELECT " + columns + " FROM trait_history_recent WHERE " + where
+	}
+	const columns = "seq, key, name, old_value, new_value, message_id, ts"
+	query := "SELECT " + columns + " FROM (" + both(columns) + ") WHERE seq >= coalesce((SELECT seq FROM (" +
+		both("seq, key") + ") ORDER BY seq DESC, key LIMIT 1 OFFSET ?), ?) ORDER BY seq DESC, key"
+	args = append(append(append(append(args, args...), args...), args...), store.PageLimit(limit)-1, int64(math.MinInt64))
 	rows, err := s.pr.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: trait history of %q: %w", groupID, err)
@@ -436,7 +442,11 @@ func (s *Store) ProfileEvents(ctx context.Context, workspace, collection, key st
 		before = math.MaxInt64
 	}
 	rows, err := s.pr.QueryContext(ctx,
-		"SELECT seq FROM profile_events WHERE workspace = ? AND collection = ? AND profile_key = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+		// Both parts of the history (see historyMergeEvents), merged in
+		// order as they are read.
+		"SELECT seq FROM profile_events WHERE workspace = ?1 AND collection = ?2 AND profile_key = ?3 AND seq < ?4"+
+			" UNION ALL SELECT seq FROM profile_events_recent WHERE workspace = ?1 AND collection = ?2 AND profile_key = ?3 AND seq < ?4"+
+			" ORDER BY seq DESC LIMIT ?5",
 		workspace, collection, key, before, store.PageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: profile events of %s/%q: %w", collection, key, err)

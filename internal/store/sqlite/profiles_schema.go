@@ -105,7 +105,28 @@ var profileMigrations = []string{
 		seq         INTEGER NOT NULL,
 		PRIMARY KEY (workspace, collection, profile_key, seq)
 	) WITHOUT ROWID;`,
+	// The per-profile history tables gain each a recent part, which
+	// batches write and reads join; see historyMergeEvents.
+	`CREATE TABLE profile_events_recent (
+		workspace   TEXT    NOT NULL,
+		collection  TEXT    NOT NULL,
+		profile_key TEXT    NOT NULL,
+		seq         INTEGER NOT NULL,
+		PRIMARY KEY (workspace, collection, profile_key, seq)
+	) WITHOUT ROWID;
+	CREATE TABLE trait_history_recent (
+		workspace  TEXT    NOT NULL,
+		group_id   TEXT    NOT NULL,
+		seq        INTEGER NOT NULL,
+		key        TEXT    NOT NULL,
+		name       TEXT    NOT NULL,
+		old_value  TEXT,
+		new_value  TEXT    NOT NULL,
+		message_id TEXT    NOT NULL,
+		ts         INTEGER NOT NULL,
+		PRIMARY KEY (workspace, group_id, seq, key)
+	) WITHOUT ROWID;`,
 }
 
 // profileTables are emptied by ResetProfiles.
-var profileTables = []string{"cursors", "groups", "group_traits", "trait_history", "users", "user_traits", "identities", "memberships", "profile_events"}
+var profileTables = []string{"cursors", "groups", "group_traits", "trait_history", "trait_history_recent", "users", "user_traits", "identities", "memberships", "profile_events", "profile_events_recent"}

@@ -39,6 +39,8 @@ type Store struct {
 	lock   *os.File // held while open: one server per data directory
 	// seen is touched only by the committer's goroutine, in write.
 	seen *seenSet
+	// historyMerge is historyMergeEvents, which tests lower to merge often.
+	historyMerge int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -111,7 +113,7 @@ func Open(ctx context.Context, dir string, opts store.Options, log *slog.Logger)
 		return fail(err)
 	}
 	log.Debug("dedup keys loaded", "keys", seen.len())
-	s := &Store{w: w, r: r, pw: pw, pr: pr, ow: ow, or: or, opts: opts, lock: lock, seen: seen}
+	s := &Store{w: w, r: r, pw: pw, pr: pr, ow: ow, or: or, opts: opts, lock: lock, seen: seen, historyMerge: historyMergeEvents}
 	s.commit = groupcommit.New(s.write, maxTxEvents)
 	return s, nil
 }

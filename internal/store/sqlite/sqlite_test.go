@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -25,6 +26,22 @@ func open(t *testing.T, opts store.Options) store.Store {
 }
 
 func TestConformance(t *testing.T) { storetest.Run(t, open) }
+
+// TestConformanceMergingHistory runs the suite with the recent history
+// moved into the main tables after every event, then after every third:
+// profiles read the same whichever part holds their history, and identity
+// merges move both parts.
+func TestConformanceMergingHistory(t *testing.T) {
+	for _, every := range []int64{1, 3} {
+		t.Run(fmt.Sprintf("every %d", every), func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T, opts store.Options) store.Store {
+				s := open(t, opts).(*Store)
+				s.historyMerge = every
+				return s
+			})
+		})
+	}
+}
 
 func TestReopenKeepsEvents(t *testing.T) {
 	dir := t.TempDir()
