@@ -32,8 +32,9 @@ type Processor struct {
 	// processor is behind, big batches write each hot profile once for many
 	// events.
 	Batch int
-	// Idle is how long to wait for new events when caught up; it bounds
-	// the lag from commit to visible profile.
+	// Idle is how often the processor looks for new events when caught
+	// up; with the time a batch takes, it bounds the lag from commit to
+	// visible profile.
 	Idle time.Duration
 	// Lease, when set, makes Run process only while this node holds it,
 	// so that of several nodes on one database one applies the log (the
@@ -52,12 +53,24 @@ func NewProcessor(log Log, profiles ProfileStore, logger *slog.Logger) *Processo
 func (p *Processor) Run(ctx context.Context) {
 	var ahead aheadBatch
 	Loop(ctx, p.Lease, p.logger.With("job", "profiles"), p.Idle, func(ctx context.Context) (time.Duration, error) {
+		start := time.Now()
 		n, err := p.step(ctx, &ahead)
-		if n < p.Batch {
-			return p.Idle, err
-		}
-		return 0, err // behind: the next batch at once
+		return p.wait(n, time.Since(start)), err
 	})
+}
+
+// wait is how long Run waits after a step that read n events and took
+// took. Behind (a full batch), it goes on at once. Otherwise it looks
+// again Idle after the step began, not after it ended: near the
+// processor's capacity a step of events that arrived during the last one
+// takes most of Idle, and waiting a whole Idle after it left half the time
+// unused, so batches grew to their maximum and profiles lagged a second
+// behind instead of a tenth.
+func (p *Processor) wait(n int, took time.Duration) time.Duration {
+	if n >= p.Batch {
+		return 0
+	}
+	return max(0, p.Idle-took)
 }
 
 // Step applies the next batch of events and says how many it read.
