@@ -189,7 +189,7 @@ func (s *Store) TraitHistory(ctx context.Context, workspace, groupID, key string
 	const columns = "seq, key, name, old_value, new_value, message_id, ts"
 	query := "SELECT " + columns + " FROM (" + both(columns) + ") WHERE seq >= coalesce((SELECT seq FROM (" +
 		both("seq, key") + ") ORDER BY seq DESC, key LIMIT 1 OFFSET ?), ?) ORDER BY seq DESC, key"
-	args = append(append(append(append(args, args...), args...), args...), store.PageLimit(limit)-1, int64(math.MinInt64))
+	args = append(slices.Repeat(args, 4), store.PageLimit(limit)-1, int64(math.MinInt64))
 	rows, err := s.pr.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: trait history of %q: %w", groupID, err)
