@@ -168,6 +168,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Workspace, "workspace", loadgen.DefaultWorkspace, "workspace --verify reads")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send (with --events and no --duration: until the events are sent)")
 	fs.Int64Var(&cfg.Events, "events", 0, "send this many events, then stop")
+	fs.DurationVar(&cfg.Warmup, "warmup", 0, "first send the same traffic this long without counting it, so that the run starts on open connections")
 	fs.IntVar(&cfg.Concurrency, "concurrency", loadgen.DefaultConcurrency, "requests in flight at most")
 	fs.IntVar(&cfg.Batch, "batch", loadgen.DefaultBatch, "events per request: 1 sends single calls to /v1/{group,identify,track}, more sends /v1/batch")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "events/s, 0 = as fast as answered; with a rate, requests are due at fixed times and latency counts from then (open loop)")

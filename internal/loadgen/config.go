@@ -34,6 +34,11 @@ type Config struct {
 	Duration time.Duration
 	Events   int64
 
+	// Warmup, when set, sends the same traffic (under messageIds of its
+	// own) for this long before the run, uncounted, so that the run starts
+	// with its connections open and the endpoint past its first requests.
+	Warmup time.Duration
+
 	// Concurrency is the number of requests in flight at most.
 	Concurrency int
 	// Batch is the number of events a request carries: 1 sends single
@@ -129,8 +134,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("url: %q: give the base address, without a query", c.URL)
 	case c.WriteKey == "":
 		return c, errors.New("a write key is required")
-	case c.Duration < 0 || c.Events < 0:
-		return c, errors.New("duration and events cannot be negative")
+	case c.Duration < 0 || c.Events < 0 || c.Warmup < 0:
+		return c, errors.New("duration, events and warmup cannot be negative")
 	case c.Duration == 0 && c.Events == 0:
 		return c, errors.New("give a duration or a number of events")
 	case c.Concurrency < 1:

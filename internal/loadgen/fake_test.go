@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -40,13 +41,22 @@ type fake struct {
 	gzipped    int
 	posts      int
 	arrivals   []time.Time
+	conns      int // connections opened
 }
 
 type stored struct{ id, typ string }
 
 func newFake(t *testing.T) *fake {
 	f := &fake{t: t, paths: map[string]int{}}
-	srv := httptest.NewServer(http.HandlerFunc(f.serve))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			f.mu.Lock()
+			f.conns++
+			f.mu.Unlock()
+		}
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	f.URL = srv.URL
 	return f

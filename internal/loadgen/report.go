@@ -30,6 +30,7 @@ type Settings struct {
 	Workspace   string  `json:"workspace"`
 	Duration    string  `json:"duration,omitempty"`
 	Events      int64   `json:"events,omitempty"`
+	Warmup      string  `json:"warmup,omitempty"`
 	Concurrency int     `json:"concurrency"`
 	Batch       int     `json:"batch"`
 	Rate        float64 `json:"rate,omitempty"`
@@ -55,6 +56,9 @@ func Bench(ctx context.Context, cfg Config, floor bool) (*Report, error) {
 	}}
 	if full.Duration > 0 {
 		rep.Config.Duration = full.Duration.String()
+	}
+	if full.Warmup > 0 {
+		rep.Config.Warmup = full.Warmup.String()
 	}
 	if floor {
 		if rep.Floor, err = runFloor(ctx, cfg); err != nil || rep.Floor.Interrupted {
@@ -127,6 +131,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	if c.Events > 0 {
 		length = append(length, "up to "+thousands(c.Events)+" events")
 	}
+	if c.Warmup != "" {
+		length = append(length, "after a "+c.Warmup+" warm-up")
+	}
 	fmt.Fprintf(&b, "roster bench: %s, batch %d, concurrency %d, %s, mix %s, %s groups, %s users, gzip %t, seed %d\n\n",
 		strings.Join(length, ", "), c.Batch, c.Concurrency, loop, c.Mix, thousands(int64(c.Groups)), thousands(int64(c.Users)), c.Gzip, c.Seed)
 	// Columns are right-aligned; labels are padded to one width so that
@@ -186,6 +193,9 @@ func details(b *strings.Builder, res *Result, labelled bool) {
 	}
 	if res.Unsent > 0 {
 		fmt.Fprintf(b, "behind schedule%s: %s events due before the end were not sent\n", label, thousands(res.Unsent))
+	}
+	if w := res.Warmup; w != nil {
+		fmt.Fprintf(b, "warm-up%s, not counted above: %.1fs, %s events acknowledged, %s failed\n", label, w.Seconds, thousands(w.Acked), thousands(w.Failed))
 	}
 	if res.Interrupted {
 		fmt.Fprintf(b, "interrupted%s after %.1fs\n", label, res.Seconds)

@@ -46,6 +46,15 @@ type Result struct {
 	Latency     Latency       `json:"latencyMs"`
 	Interrupted bool          `json:"interrupted,omitempty"`
 	Verify      *VerifyResult `json:"verify,omitempty"`
+	// Warmup is what the warm-up before the run sent, counted nowhere else.
+	Warmup *Warmup `json:"warmup,omitempty"`
+}
+
+// Warmup is what a warm-up sent.
+type Warmup struct {
+	Seconds float64 `json:"seconds"`
+	Acked   int64   `json:"acked"`
+	Failed  int64   `json:"failed"`
 }
 
 // Run sends cfg's traffic to cfg.URL until the duration is over or the
@@ -70,9 +79,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
 	}
+	var warm *Result
+	if cfg.Warmup > 0 {
+		if warm, err = warmUp(ctx, client, cfg, runID); err != nil || warm.Interrupted {
+			warm.RunID = runID
+			if err != nil {
+				err = fmt.Errorf("warm-up: %w", err)
+			}
+			return warm, err
+		}
+	}
 	r := &runner{cfg: cfg, traffic: newTraffic(cfg, runID+"-"), client: client, errs: map[string]int64{}}
 	res := r.run(ctx)
 	res.RunID = runID
+	if warm != nil {
+		res.Warmup = &Warmup{Seconds: warm.Seconds, Acked: warm.Acked, Failed: warm.Failed}
+	}
 	if r.fatal != nil {
 		return res, r.fatal
 	}
@@ -84,6 +106,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Verify = v
 	}
 	return res, nil
+}
+
+// warmUp sends cfg's traffic for cfg.Warmup on client, whose connections
+// the run then reuses. Its messageIds start with runID+"w-", which
+// verification takes for another sender's.
+func warmUp(ctx context.Context, client *http.Client, cfg Config, runID string) (*Result, error) {
+	w := cfg
+	w.Duration, w.Events, w.Progress = cfg.Warmup, 0, nil
+	r := &runner{cfg: w, traffic: newTraffic(w, runID+"w-"), client: client, errs: map[string]int64{}}
+	res := r.run(ctx)
+	return res, r.fatal
 }
 
 // newRunID is random so that no two runs share messageIds, which the

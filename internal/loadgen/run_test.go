@@ -311,13 +311,14 @@ func TestProgressLines(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	ok := Config{URL: "http://127.0.0.1:1", WriteKey: "k", Duration: time.Second}
 	for name, mod := range map[string]func(*Config){
-		"no key":         func(c *Config) { c.WriteKey = "" },
-		"no length":      func(c *Config) { c.Duration = 0 },
-		"bad url":        func(c *Config) { c.URL = "127.0.0.1:8080" },
-		"query":          func(c *Config) { c.URL = "http://x/?a=1" },
-		"batch too big":  func(c *Config) { c.Batch = 3000 },
-		"negative rate":  func(c *Config) { c.Rate = -1 },
-		"verify no auth": func(c *Config) { c.Verify = true },
+		"no key":          func(c *Config) { c.WriteKey = "" },
+		"no length":       func(c *Config) { c.Duration = 0 },
+		"bad url":         func(c *Config) { c.URL = "127.0.0.1:8080" },
+		"query":           func(c *Config) { c.URL = "http://x/?a=1" },
+		"batch too big":   func(c *Config) { c.Batch = 3000 },
+		"negative rate":   func(c *Config) { c.Rate = -1 },
+		"negative warmup": func(c *Config) { c.Warmup = -time.Second },
+		"verify no auth":  func(c *Config) { c.Verify = true },
 	} {
 		c := ok
 		mod(&c)
@@ -338,6 +339,56 @@ func TestParseMix(t *testing.T) {
 	for _, bad := range []string{"", "group", "page=1", "group=-1", "group=x", "group=0", "group=1,group=2"} {
 		if _, err := ParseMix(bad); err == nil {
 			t.Errorf("ParseMix(%q): no error", bad)
+		}
+	}
+}
+
+// A warm-up sends the same traffic under its own messageIds before the
+// run, on the connections the run then uses, and is counted apart.
+func TestWarmupIsNotCounted(t *testing.T) {
+	f := newFake(t)
+	cfg := config(f, 0)
+	cfg.Duration, cfg.Warmup, cfg.Rate, cfg.Verify = 300*time.Millisecond, 200*time.Millisecond, 5000, true
+	rep, err := Bench(context.Background(), cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := rep.Target
+	if res.Warmup == nil || res.Warmup.Acked == 0 || res.Acked == 0 {
+		t.Fatalf("result %+v, warm-up %+v: want both to have acknowledged events", res, res.Warmup)
+	}
+	var warm, counted int64
+	for id, n := range f.ids() {
+		switch {
+		case strings.HasPrefix(id, "tw-"):
+			warm += int64(n)
+		case strings.HasPrefix(id, "t-"):
+			counted += int64(n)
+		default:
+			t.Errorf("unexpected messageId %q", id)
+		}
+	}
+	if warm != res.Warmup.Acked || counted != res.Acked {
+		t.Errorf("received %d warm-up and %d run events; the result says %d and %d", warm, counted, res.Warmup.Acked, res.Acked)
+	}
+	// At 5,000 events/s in batches of 50, 0.3 s is 30 requests.
+	if res.Requests < 25 || res.Requests > 31 || res.Latency.Count != res.Requests {
+		t.Errorf("the run counted %d requests (%d latencies), want the 30 of its own 0.3 s", res.Requests, res.Latency.Count)
+	}
+	if v := res.Verify; !v.OK() || v.Found != res.Acked || v.Unacked != 0 || v.Read != warm+counted {
+		t.Errorf("verify %+v: want the run's events found and the warm-up's read as another sender's", v)
+	}
+	f.mu.Lock()
+	conns := f.conns
+	f.mu.Unlock()
+	if conns > cfg.Concurrency {
+		t.Errorf("%d connections opened, want at most %d: the run reuses the warm-up's", conns, cfg.Concurrency)
+	}
+	var out bytes.Buffer
+	rep.WriteText(&out) //nolint:errcheck
+	for _, want := range []string{"after a 200ms warm-up", "warm-up, not counted above: 0.2s"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
 	}
 }
