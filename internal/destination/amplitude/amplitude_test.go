@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -44,33 +43,18 @@ func TestGoldenMinLength(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
-	cases := []struct {
-		name     string
-		settings map[string]any
-		want     string // substring of the error; "" for success
-	}{
-		{"minimal", map[string]any{"apiKey": apiKey}, ""},
-		{"all", map[string]any{"apiKey": apiKey, "groupType": "account", "minIdLength": 1, "endpoint": "http://127.0.0.1:9000/"}, ""},
-		{"missing key", map[string]any{}, "settings.apiKey: required"},
-		{"blank key", map[string]any{"apiKey": " "}, "settings.apiKey: required"},
-		{"unknown", map[string]any{"apiKey": apiKey, "secretKey": "x"}, "secretKey"},
-		{"wrong type", map[string]any{"apiKey": apiKey, "minIdLength": "3"}, "settings.minIdLength"},
-		{"zero min length", map[string]any{"apiKey": apiKey, "minIdLength": 0}, "settings.minIdLength"},
-		{"empty group type", map[string]any{"apiKey": apiKey, "groupType": ""}, "settings.groupType"},
-		{"relative endpoint", map[string]any{"apiKey": apiKey, "endpoint": "/amplitude"}, "settings.endpoint"},
-		{"bad scheme", map[string]any{"apiKey": apiKey, "endpoint": "mailto:a@b.c"}, "settings.endpoint"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := amplitude.New(tc.settings)
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("error %v, want one naming %q", err, tc.want)
-			}
-		})
-	}
+	destinationtest.Settings(t, amplitude.New, []destinationtest.SettingsCase{
+		{Name: "minimal", Settings: map[string]any{"apiKey": apiKey}},
+		{Name: "all", Settings: map[string]any{"apiKey": apiKey, "groupType": "account", "minIdLength": 1, "endpoint": "http://127.0.0.1:9000/"}},
+		{Name: "missing key", Settings: map[string]any{}, Want: "settings.apiKey: required"},
+		{Name: "blank key", Settings: map[string]any{"apiKey": " "}, Want: "settings.apiKey: required"},
+		{Name: "unknown", Settings: map[string]any{"apiKey": apiKey, "secretKey": "x"}, Want: "secretKey"},
+		{Name: "wrong type", Settings: map[string]any{"apiKey": apiKey, "minIdLength": "3"}, Want: "settings.minIdLength"},
+		{Name: "zero min length", Settings: map[string]any{"apiKey": apiKey, "minIdLength": 0}, Want: "settings.minIdLength"},
+		{Name: "empty group type", Settings: map[string]any{"apiKey": apiKey, "groupType": ""}, Want: "settings.groupType"},
+		{Name: "relative endpoint", Settings: map[string]any{"apiKey": apiKey, "endpoint": "/amplitude"}, Want: "settings.endpoint"},
+		{Name: "bad scheme", Settings: map[string]any{"apiKey": apiKey, "endpoint": "mailto:a@b.c"}, Want: "settings.endpoint"},
+	})
 }
 
 func TestPermanentErrors(t *testing.T) {
@@ -106,20 +90,7 @@ func TestAgainstServer(t *testing.T) {
 		c := newConverter(t, settings)
 		ins, _ := filepath.Glob(filepath.Join(dir, "*.in.json"))
 		for _, in := range ins {
-			raw, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tc destinationtest.Case
-			if err := json.Unmarshal(raw, &tc); err != nil {
-				t.Fatal(err)
-			}
-			ev, err := destination.Parse(1, tc.Event)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ev.Options = tc.Options
-			reqs, err := c.Convert(ev)
+			reqs, err := c.Convert(destinationtest.ReadCase(t, in, 1))
 			if err != nil {
 				if !errors.Is(err, destination.ErrPermanent) {
 					t.Errorf("%s: %v", in, err)

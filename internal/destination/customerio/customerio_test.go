@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -39,20 +38,7 @@ func loadCases(t *testing.T) map[string]destination.Event {
 	ins, _ := filepath.Glob(filepath.Join("testdata", "*.in.json"))
 	evs := map[string]destination.Event{}
 	for i, in := range ins {
-		raw, err := os.ReadFile(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var c destinationtest.Case
-		if err := json.Unmarshal(raw, &c); err != nil {
-			t.Fatal(err)
-		}
-		ev, err := destination.Parse(int64(i+1), c.Event)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev.Options = c.Options
-		evs[strings.TrimSuffix(filepath.Base(in), ".in.json")] = ev
+		evs[strings.TrimSuffix(filepath.Base(in), ".in.json")] = destinationtest.ReadCase(t, in, int64(i+1))
 	}
 	return evs
 }
@@ -340,28 +326,19 @@ func TestSkipsAndErrors(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		settings map[string]any
-		want     string
-	}{
-		{"missing siteId", map[string]any{"apiKey": "k"}, "settings.siteId: required"},
-		{"missing apiKey", map[string]any{"siteId": "s"}, "settings.apiKey: required"},
-		{"unknown", map[string]any{"siteId": "s", "apiKey": "k", "region": "EU"}, "region"},
-		{"wrong type", map[string]any{"siteId": 5, "apiKey": "k"}, "settings.siteId"},
-		{"relative endpoint", map[string]any{"siteId": "s", "apiKey": "k", "endpoint": "track.customer.io"}, "settings.endpoint"},
-		{"ftp endpoint", map[string]any{"siteId": "s", "apiKey": "k", "endpoint": "ftp://track.customer.io"}, "settings.endpoint"},
-		{"endpoint with query", map[string]any{"siteId": "s", "apiKey": "k", "endpoint": "https://x.example/?a=1"}, "settings.endpoint"},
-		{"objectTypeId word", map[string]any{"siteId": "s", "apiKey": "k", "objectTypeId": "companies"}, "settings.objectTypeId"},
-		{"objectTypeId zero", map[string]any{"siteId": "s", "apiKey": "k", "objectTypeId": 0}, "settings.objectTypeId"},
-		{"objectTypeId fraction", map[string]any{"siteId": "s", "apiKey": "k", "objectTypeId": 1.5}, "settings.objectTypeId"},
-		{"objectTypeId bool", map[string]any{"siteId": "s", "apiKey": "k", "objectTypeId": true}, "settings.objectTypeId"},
-	} {
-		_, err := customerio.New(tc.settings)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
-		}
-	}
+	destinationtest.Settings(t, customerio.New, []destinationtest.SettingsCase{
+		{Name: "missing siteId", Settings: map[string]any{"apiKey": "k"}, Want: "settings.siteId: required"},
+		{Name: "missing apiKey", Settings: map[string]any{"siteId": "s"}, Want: "settings.apiKey: required"},
+		{Name: "unknown", Settings: map[string]any{"siteId": "s", "apiKey": "k", "region": "EU"}, Want: "region"},
+		{Name: "wrong type", Settings: map[string]any{"siteId": 5, "apiKey": "k"}, Want: "settings.siteId"},
+		{Name: "relative endpoint", Settings: map[string]any{"siteId": "s", "apiKey": "k", "endpoint": "track.customer.io"}, Want: "settings.endpoint"},
+		{Name: "ftp endpoint", Settings: map[string]any{"siteId": "s", "apiKey": "k", "endpoint": "ftp://track.customer.io"}, Want: "settings.endpoint"},
+		{Name: "endpoint with query", Settings: map[string]any{"siteId": "s", "apiKey": "k", "endpoint": "https://x.example/?a=1"}, Want: "settings.endpoint"},
+		{Name: "objectTypeId word", Settings: map[string]any{"siteId": "s", "apiKey": "k", "objectTypeId": "companies"}, Want: "settings.objectTypeId"},
+		{Name: "objectTypeId zero", Settings: map[string]any{"siteId": "s", "apiKey": "k", "objectTypeId": 0}, Want: "settings.objectTypeId"},
+		{Name: "objectTypeId fraction", Settings: map[string]any{"siteId": "s", "apiKey": "k", "objectTypeId": 1.5}, Want: "settings.objectTypeId"},
+		{Name: "objectTypeId bool", Settings: map[string]any{"siteId": "s", "apiKey": "k", "objectTypeId": true}, Want: "settings.objectTypeId"},
+	})
 	for _, id := range []any{2, "2", float64(2)} {
 		conv, err := customerio.New(map[string]any{"siteId": "s", "apiKey": "k", "objectTypeId": id})
 		if err != nil {

@@ -39,20 +39,7 @@ func Golden(t *testing.T, conv destination.Converter, dir string) {
 	for _, in := range ins {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.json")
 		t.Run(name, func(t *testing.T) {
-			raw, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var c Case
-			if err := json.Unmarshal(raw, &c); err != nil {
-				t.Fatalf("%s: %v", in, err)
-			}
-			ev, err := destination.Parse(1, c.Event)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ev.Options = c.Options
-			got := Render(t, conv, ev)
+			got := Render(t, conv, ReadCase(t, in, 1))
 			path := filepath.Join(dir, name+".golden.json")
 			if *update {
 				if err := os.WriteFile(path, got, 0o644); err != nil {
@@ -66,6 +53,51 @@ func Golden(t *testing.T, conv destination.Converter, dir string) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Errorf("conversion of %s differs from %s:\n got: %s\nwant: %s", in, path, got, want)
+			}
+		})
+	}
+}
+
+// ReadCase reads a golden input file as the event a destination gets, at
+// log position seq, with its integrations options.
+func ReadCase(t *testing.T, path string, seq int64) destination.Event {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Case
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	ev, err := destination.Parse(seq, c.Event)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	ev.Options = c.Options
+	return ev
+}
+
+// SettingsCase is a destination's settings and the error they must get:
+// Want is a part of its text, or "" for settings that must be accepted.
+type SettingsCase struct {
+	Name     string
+	Settings map[string]any
+	Want     string
+}
+
+// Settings builds a destination from each case's settings with newConv and
+// checks the outcome.
+func Settings(t *testing.T, newConv destination.Factory, cases []SettingsCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			_, err := newConv(tc.Settings)
+			switch {
+			case tc.Want == "" && err != nil:
+				t.Fatalf("%v: unexpected error: %v", tc.Settings, err)
+			case tc.Want != "" && (err == nil || !strings.Contains(err.Error(), tc.Want)):
+				t.Fatalf("error %v, want one containing %q", err, tc.Want)
 			}
 		})
 	}

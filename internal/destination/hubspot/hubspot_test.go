@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -46,29 +45,11 @@ func TestPermanentErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"identify_no_email", "track_no_email"} {
-		ev := readCase(t, filepath.Join("testdata", name+".in.json"))
+		ev := destinationtest.ReadCase(t, filepath.Join("testdata", name+".in.json"), 1)
 		if _, err := conv.Convert(ev); !errors.Is(err, destination.ErrPermanent) {
 			t.Errorf("%s: got %v, want an error wrapping ErrPermanent", name, err)
 		}
 	}
-}
-
-func readCase(t *testing.T, path string) destination.Event {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c destinationtest.Case
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	ev, err := destination.Parse(1, c.Event)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev.Options = c.Options
-	return ev
 }
 
 // fakeHubSpot answers like HubSpot's batch upsert and custom event
@@ -221,7 +202,7 @@ func TestAgainstFakeHubSpot(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, in := range ins {
-		ev := readCase(t, in)
+		ev := destinationtest.ReadCase(t, in, 1)
 		reqs, err := conv.Convert(ev)
 		if err != nil {
 			continue // the permanent errors have their own test
@@ -249,38 +230,21 @@ func TestAgainstFakeHubSpot(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		settings map[string]any
-		want     string
-	}{
-		{"missing token", map[string]any{}, "settings.accessToken: required"},
-		{"blank token", map[string]any{"accessToken": "  "}, "settings.accessToken: required"},
-		{"unknown setting", map[string]any{"accessToken": "x", "apiKey": "y"}, `"apiKey"`},
-		{"token not a string", map[string]any{"accessToken": 5}, "settings.accessToken"},
-		{"endpoint not http", map[string]any{"accessToken": "x", "endpoint": "ftp://api.hubapi.com"}, "settings.endpoint"},
-		{"endpoint relative", map[string]any{"accessToken": "x", "endpoint": "api.hubapi.com"}, "settings.endpoint"},
-		{"endpoint with query", map[string]any{"accessToken": "x", "endpoint": "https://api.hubapi.com?x=1"}, "settings.endpoint"},
-		{"bad group property", map[string]any{"accessToken": "x", "groupIdProperty": "Group ID"}, "settings.groupIdProperty"},
-		{"events not a map", map[string]any{"accessToken": "x", "events": []any{"a"}}, "settings.events"},
-		{"empty event mapping", map[string]any{"accessToken": "x", "events": map[string]any{"Signed Up": ""}}, "settings.events"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := hubspot.New(tc.settings)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v, want an error containing %q", err, tc.want)
-			}
-		})
-	}
-	for _, ok := range []map[string]any{
-		{"accessToken": "x"},
-		{"accessToken": "x", "endpoint": "https://api.hubapi.com", "groupIdProperty": "segment_group_id"},
-		{"accessToken": "x", "endpoint": "http://127.0.0.1:8080/hubspot"},
-	} {
-		if _, err := hubspot.New(ok); err != nil {
-			t.Errorf("%v: %v", ok, err)
-		}
-	}
+	destinationtest.Settings(t, hubspot.New, []destinationtest.SettingsCase{
+		{Name: "missing token", Settings: map[string]any{}, Want: "settings.accessToken: required"},
+		{Name: "blank token", Settings: map[string]any{"accessToken": "  "}, Want: "settings.accessToken: required"},
+		{Name: "unknown setting", Settings: map[string]any{"accessToken": "x", "apiKey": "y"}, Want: `"apiKey"`},
+		{Name: "token not a string", Settings: map[string]any{"accessToken": 5}, Want: "settings.accessToken"},
+		{Name: "endpoint not http", Settings: map[string]any{"accessToken": "x", "endpoint": "ftp://api.hubapi.com"}, Want: "settings.endpoint"},
+		{Name: "endpoint relative", Settings: map[string]any{"accessToken": "x", "endpoint": "api.hubapi.com"}, Want: "settings.endpoint"},
+		{Name: "endpoint with query", Settings: map[string]any{"accessToken": "x", "endpoint": "https://api.hubapi.com?x=1"}, Want: "settings.endpoint"},
+		{Name: "bad group property", Settings: map[string]any{"accessToken": "x", "groupIdProperty": "Group ID"}, Want: "settings.groupIdProperty"},
+		{Name: "events not a map", Settings: map[string]any{"accessToken": "x", "events": []any{"a"}}, Want: "settings.events"},
+		{Name: "empty event mapping", Settings: map[string]any{"accessToken": "x", "events": map[string]any{"Signed Up": ""}}, Want: "settings.events"},
+		{Name: "valid 1", Settings: map[string]any{"accessToken": "x"}},
+		{Name: "valid 2", Settings: map[string]any{"accessToken": "x", "endpoint": "https://api.hubapi.com", "groupIdProperty": "segment_group_id"}},
+		{Name: "valid 3", Settings: map[string]any{"accessToken": "x", "endpoint": "http://127.0.0.1:8080/hubspot"}},
+	})
 }
 
 func TestGroupIDPropertySetting(t *testing.T) {
@@ -288,7 +252,7 @@ func TestGroupIDPropertySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs, err := conv.Convert(readCase(t, filepath.Join("testdata", "group_anonymous.in.json")))
+	reqs, err := conv.Convert(destinationtest.ReadCase(t, filepath.Join("testdata", "group_anonymous.in.json"), 1))
 	if err != nil || len(reqs) != 1 {
 		t.Fatalf("got %d requests, %v", len(reqs), err)
 	}

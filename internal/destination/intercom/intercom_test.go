@@ -7,14 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"unicode/utf8"
 
-	"roster/internal/destination"
 	"roster/internal/destination/destinationtest"
 	"roster/internal/destination/intercom"
 )
@@ -25,24 +23,6 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	destinationtest.Golden(t, conv, "testdata")
-}
-
-func readCase(t *testing.T, path string) destination.Event {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c destinationtest.Case
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	ev, err := destination.Parse(1, c.Event)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev.Options = c.Options
-	return ev
 }
 
 // fakeIntercom answers like Intercom's companies, users (1.4) and events
@@ -253,7 +233,7 @@ func TestAgainstFakeIntercom(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, in := range ins {
-		reqs, err := conv.Convert(readCase(t, in))
+		reqs, err := conv.Convert(destinationtest.ReadCase(t, in, 1))
 		if err != nil {
 			t.Errorf("%s: %v", in, err)
 			continue
@@ -277,38 +257,21 @@ func TestAgainstFakeIntercom(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		settings map[string]any
-		want     string
-	}{
-		{"missing token", map[string]any{}, "settings.accessToken: required"},
-		{"blank token", map[string]any{"accessToken": " "}, "settings.accessToken: required"},
-		{"unknown setting", map[string]any{"accessToken": "x", "appId": "y"}, `"appId"`},
-		{"token not a string", map[string]any{"accessToken": true}, "settings.accessToken"},
-		{"endpoint not http", map[string]any{"accessToken": "x", "endpoint": "mailto:x@example.org"}, "settings.endpoint"},
-		{"endpoint relative", map[string]any{"accessToken": "x", "endpoint": "/api"}, "settings.endpoint"},
-		{"endpoint with fragment", map[string]any{"accessToken": "x", "endpoint": "https://api.intercom.io/#x"}, "settings.endpoint"},
-		{"version not a version", map[string]any{"accessToken": "x", "apiVersion": "latest"}, "settings.apiVersion"},
-		{"version 1.x", map[string]any{"accessToken": "x", "apiVersion": "1.4"}, "settings.apiVersion"},
-		{"version not a string", map[string]any{"accessToken": "x", "apiVersion": 2.11}, "settings.apiVersion"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := intercom.New(tc.settings)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v, want an error containing %q", err, tc.want)
-			}
-		})
-	}
-	for _, ok := range []map[string]any{
-		{"accessToken": "x"},
-		{"accessToken": "x", "endpoint": "https://api.eu.intercom.io/", "apiVersion": "2.14"},
-		{"accessToken": "x", "apiVersion": "Unstable"},
-	} {
-		if _, err := intercom.New(ok); err != nil {
-			t.Errorf("%v: %v", ok, err)
-		}
-	}
+	destinationtest.Settings(t, intercom.New, []destinationtest.SettingsCase{
+		{Name: "missing token", Settings: map[string]any{}, Want: "settings.accessToken: required"},
+		{Name: "blank token", Settings: map[string]any{"accessToken": " "}, Want: "settings.accessToken: required"},
+		{Name: "unknown setting", Settings: map[string]any{"accessToken": "x", "appId": "y"}, Want: `"appId"`},
+		{Name: "token not a string", Settings: map[string]any{"accessToken": true}, Want: "settings.accessToken"},
+		{Name: "endpoint not http", Settings: map[string]any{"accessToken": "x", "endpoint": "mailto:x@example.org"}, Want: "settings.endpoint"},
+		{Name: "endpoint relative", Settings: map[string]any{"accessToken": "x", "endpoint": "/api"}, Want: "settings.endpoint"},
+		{Name: "endpoint with fragment", Settings: map[string]any{"accessToken": "x", "endpoint": "https://api.intercom.io/#x"}, Want: "settings.endpoint"},
+		{Name: "version not a version", Settings: map[string]any{"accessToken": "x", "apiVersion": "latest"}, Want: "settings.apiVersion"},
+		{Name: "version 1.x", Settings: map[string]any{"accessToken": "x", "apiVersion": "1.4"}, Want: "settings.apiVersion"},
+		{Name: "version not a string", Settings: map[string]any{"accessToken": "x", "apiVersion": 2.11}, Want: "settings.apiVersion"},
+		{Name: "valid 1", Settings: map[string]any{"accessToken": "x"}},
+		{Name: "valid 2", Settings: map[string]any{"accessToken": "x", "endpoint": "https://api.eu.intercom.io/", "apiVersion": "2.14"}},
+		{Name: "valid 3", Settings: map[string]any{"accessToken": "x", "apiVersion": "Unstable"}},
+	})
 }
 
 func TestAPIVersionSetting(t *testing.T) {
@@ -316,7 +279,7 @@ func TestAPIVersionSetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs, err := conv.Convert(readCase(t, filepath.Join("testdata", "group_reserved.in.json")))
+	reqs, err := conv.Convert(destinationtest.ReadCase(t, filepath.Join("testdata", "group_reserved.in.json"), 1))
 	if err != nil || len(reqs) != 2 {
 		t.Fatalf("got %d requests, %v", len(reqs), err)
 	}

@@ -9,10 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 
@@ -47,33 +45,18 @@ func TestGoldenImport(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
-	cases := []struct {
-		name     string
-		settings map[string]any
-		want     string // substring of the error; "" for success
-	}{
-		{"minimal", map[string]any{"projectToken": token, "groupKey": "company"}, ""},
-		{"all", map[string]any{"projectToken": token, "groupKey": "company", "apiSecret": secret, "endpoint": "http://127.0.0.1:9000/mp"}, ""},
-		{"missing token", map[string]any{"groupKey": "company"}, "settings.projectToken: required"},
-		{"blank token", map[string]any{"projectToken": "  ", "groupKey": "company"}, "settings.projectToken: required"},
-		{"missing group key", map[string]any{"projectToken": token}, "settings.groupKey: required"},
-		{"unknown", map[string]any{"projectToken": token, "groupKey": "company", "region": "eu"}, "region"},
-		{"wrong type", map[string]any{"projectToken": 123, "groupKey": "company"}, "settings.projectToken"},
-		{"relative endpoint", map[string]any{"projectToken": token, "groupKey": "company", "endpoint": "api.mixpanel.com"}, "settings.endpoint"},
-		{"ftp endpoint", map[string]any{"projectToken": token, "groupKey": "company", "endpoint": "ftp://api.mixpanel.com"}, "settings.endpoint"},
-		{"endpoint with query", map[string]any{"projectToken": token, "groupKey": "company", "endpoint": "https://api.mixpanel.com?x=1"}, "settings.endpoint"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := mixpanel.New(tc.settings)
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("error %v, want one naming %q", err, tc.want)
-			}
-		})
-	}
+	destinationtest.Settings(t, mixpanel.New, []destinationtest.SettingsCase{
+		{Name: "minimal", Settings: map[string]any{"projectToken": token, "groupKey": "company"}},
+		{Name: "all", Settings: map[string]any{"projectToken": token, "groupKey": "company", "apiSecret": secret, "endpoint": "http://127.0.0.1:9000/mp"}},
+		{Name: "missing token", Settings: map[string]any{"groupKey": "company"}, Want: "settings.projectToken: required"},
+		{Name: "blank token", Settings: map[string]any{"projectToken": "  ", "groupKey": "company"}, Want: "settings.projectToken: required"},
+		{Name: "missing group key", Settings: map[string]any{"projectToken": token}, Want: "settings.groupKey: required"},
+		{Name: "unknown", Settings: map[string]any{"projectToken": token, "groupKey": "company", "region": "eu"}, Want: "region"},
+		{Name: "wrong type", Settings: map[string]any{"projectToken": 123, "groupKey": "company"}, Want: "settings.projectToken"},
+		{Name: "relative endpoint", Settings: map[string]any{"projectToken": token, "groupKey": "company", "endpoint": "api.mixpanel.com"}, Want: "settings.endpoint"},
+		{Name: "ftp endpoint", Settings: map[string]any{"projectToken": token, "groupKey": "company", "endpoint": "ftp://api.mixpanel.com"}, Want: "settings.endpoint"},
+		{Name: "endpoint with query", Settings: map[string]any{"projectToken": token, "groupKey": "company", "endpoint": "https://api.mixpanel.com?x=1"}, Want: "settings.endpoint"},
+	})
 }
 
 func TestPermanentErrors(t *testing.T) {
@@ -109,19 +92,7 @@ func TestAgainstServer(t *testing.T) {
 		c := newConverter(t, settings)
 		ins, _ := filepath.Glob(filepath.Join(dir, "*.in.json"))
 		for _, in := range ins {
-			raw, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tc destinationtest.Case
-			if err := json.Unmarshal(raw, &tc); err != nil {
-				t.Fatal(err)
-			}
-			ev, err := destination.Parse(1, tc.Event)
-			if err != nil {
-				t.Fatal(err)
-			}
-			reqs, err := c.Convert(ev)
+			reqs, err := c.Convert(destinationtest.ReadCase(t, in, 1))
 			if err != nil {
 				if !errors.Is(err, destination.ErrPermanent) {
 					t.Errorf("%s: %v", in, err)

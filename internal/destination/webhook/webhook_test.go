@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -49,19 +48,7 @@ func readEvents(t *testing.T, names ...string) []destination.Event {
 	t.Helper()
 	var evs []destination.Event
 	for i, name := range names {
-		raw, err := os.ReadFile(filepath.Join("testdata", name+".in.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var c destinationtest.Case
-		if err := json.Unmarshal(raw, &c); err != nil {
-			t.Fatal(err)
-		}
-		ev, err := destination.Parse(int64(i+1), c.Event)
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, ev)
+		evs = append(evs, destinationtest.ReadCase(t, filepath.Join("testdata", name+".in.json"), int64(i+1)))
 	}
 	return evs
 }
@@ -228,33 +215,24 @@ func TestVerify(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		settings map[string]any
-		want     string // substring of the error
-	}{
-		{"missing url", map[string]any{"secret": "x"}, "settings.url: required"},
-		{"relative url", map[string]any{"url": "/hook"}, "settings.url"},
-		{"ftp url", map[string]any{"url": "ftp://h.example/x"}, "settings.url"},
-		{"no host", map[string]any{"url": "http://"}, "settings.url"},
-		{"unknown setting", map[string]any{"url": "https://h.example", "endpoint": "https://h.example"}, "endpoint"},
-		{"secret wrong type", map[string]any{"url": "https://h.example", "secret": 12}, "settings.secret"},
-		{"batchSize wrong type", map[string]any{"url": "https://h.example", "batchSize": "ten"}, "settings.batchSize"},
-		{"batchSize zero", map[string]any{"url": "https://h.example", "batchSize": 0}, "settings.batchSize"},
-		{"batchSize too big", map[string]any{"url": "https://h.example", "batchSize": 1001}, "settings.batchSize"},
-		{"headers wrong type", map[string]any{"url": "https://h.example", "headers": []any{"a"}}, "settings.headers"},
-		{"header value wrong type", map[string]any{"url": "https://h.example", "headers": map[string]any{"X-A": 1}}, "settings.headers"},
-		{"reserved Content-Length", map[string]any{"url": "https://h.example", "headers": map[string]any{"content-length": "3"}}, "settings.headers.content-length: Content-Length is set by Roster"},
-		{"reserved Host", map[string]any{"url": "https://h.example", "headers": map[string]any{"Host": "evil"}}, "settings.headers.Host"},
-		{"reserved signature", map[string]any{"url": "https://h.example", "headers": map[string]any{"X-Signature": "x"}}, "settings.headers.X-Signature"},
-		{"bad header name", map[string]any{"url": "https://h.example", "headers": map[string]any{"X Bad": "x"}}, "settings.headers.X Bad: invalid header name"},
-		{"header injection", map[string]any{"url": "https://h.example", "headers": map[string]any{"X-A": "a\r\nX-B: b"}}, "settings.headers.X-A"},
-	} {
-		_, err := webhook.New(tc.settings)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
-		}
-	}
+	destinationtest.Settings(t, webhook.New, []destinationtest.SettingsCase{
+		{Name: "missing url", Settings: map[string]any{"secret": "x"}, Want: "settings.url: required"},
+		{Name: "relative url", Settings: map[string]any{"url": "/hook"}, Want: "settings.url"},
+		{Name: "ftp url", Settings: map[string]any{"url": "ftp://h.example/x"}, Want: "settings.url"},
+		{Name: "no host", Settings: map[string]any{"url": "http://"}, Want: "settings.url"},
+		{Name: "unknown setting", Settings: map[string]any{"url": "https://h.example", "endpoint": "https://h.example"}, Want: "endpoint"},
+		{Name: "secret wrong type", Settings: map[string]any{"url": "https://h.example", "secret": 12}, Want: "settings.secret"},
+		{Name: "batchSize wrong type", Settings: map[string]any{"url": "https://h.example", "batchSize": "ten"}, Want: "settings.batchSize"},
+		{Name: "batchSize zero", Settings: map[string]any{"url": "https://h.example", "batchSize": 0}, Want: "settings.batchSize"},
+		{Name: "batchSize too big", Settings: map[string]any{"url": "https://h.example", "batchSize": 1001}, Want: "settings.batchSize"},
+		{Name: "headers wrong type", Settings: map[string]any{"url": "https://h.example", "headers": []any{"a"}}, Want: "settings.headers"},
+		{Name: "header value wrong type", Settings: map[string]any{"url": "https://h.example", "headers": map[string]any{"X-A": 1}}, Want: "settings.headers"},
+		{Name: "reserved Content-Length", Settings: map[string]any{"url": "https://h.example", "headers": map[string]any{"content-length": "3"}}, Want: "settings.headers.content-length: Content-Length is set by Roster"},
+		{Name: "reserved Host", Settings: map[string]any{"url": "https://h.example", "headers": map[string]any{"Host": "evil"}}, Want: "settings.headers.Host"},
+		{Name: "reserved signature", Settings: map[string]any{"url": "https://h.example", "headers": map[string]any{"X-Signature": "x"}}, Want: "settings.headers.X-Signature"},
+		{Name: "bad header name", Settings: map[string]any{"url": "https://h.example", "headers": map[string]any{"X Bad": "x"}}, Want: "settings.headers.X Bad: invalid header name"},
+		{Name: "header injection", Settings: map[string]any{"url": "https://h.example", "headers": map[string]any{"X-A": "a\r\nX-B: b"}}, Want: "settings.headers.X-A"},
+	})
 	c, err := webhook.New(map[string]any{"url": "http://127.0.0.1:9000/hook", "batchSize": 1000})
 	if err != nil {
 		t.Fatal(err)
