@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"roster/internal/spec"
@@ -17,15 +18,19 @@ import (
 // message is the part of a normalized event that profiles use. Ids are
 // already strings: ingestion stored numeric ids as their decimal string.
 type message struct {
-	UserID      *string         `json:"userId"`
-	AnonymousID *string         `json:"anonymousId"`
-	GroupID     *string         `json:"groupId"`
-	PreviousID  *string         `json:"previousId"`
-	Traits      json.RawMessage `json:"traits"`
+	UserID      *string        `json:"userId"`
+	AnonymousID *string        `json:"anonymousId"`
+	GroupID     *string        `json:"groupId"`
+	PreviousID  *string        `json:"previousId"`
+	Traits      jsontext.Value `json:"traits"`
 	Context     struct {
-		GroupID json.RawMessage `json:"groupId"`
+		GroupID jsontext.Value `json:"groupId"`
 	} `json:"context"`
 }
+
+// lenient reads a stored body as encoding/json would: the log keeps what
+// ingestion accepted, and a later decoder must not reject it.
+var lenient = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true), jsonv2.MatchCaseInsensitiveNames(true))
 
 func str(p *string) string {
 	if p == nil {
@@ -45,7 +50,7 @@ func FromEvent(e store.Event) (store.ProfileUpdate, error) {
 		Timestamp: e.Timestamp,
 	}
 	var m message
-	if err := json.Unmarshal(e.Body, &m); err != nil {
+	if err := jsonv2.Unmarshal(e.Body, &m, lenient); err != nil {
 		return u, fmt.Errorf("profile: event %d: %w", e.Seq, err)
 	}
 	u.UserID, u.AnonymousID, u.PreviousID = str(m.UserID), str(m.AnonymousID), str(m.PreviousID)
@@ -66,7 +71,7 @@ func FromEvent(e store.Event) (store.ProfileUpdate, error) {
 }
 
 // idString reads context.groupId, which clients send as a string or a number.
-func idString(raw json.RawMessage) string {
+func idString(raw jsontext.Value) string {
 	v := jsontext.Value(bytes.TrimSpace(raw))
 	switch v.Kind() {
 	case '"':
@@ -89,12 +94,16 @@ func idString(raw json.RawMessage) string {
 // fold to the same key are one trait; the last one sent wins, as it would
 // in the client's own map.
 func Traits(callType string, raw []byte) ([]store.TraitValue, error) {
-	dec := jsontext.NewDecoder(bytes.NewReader(raw))
+	// Values are slices of one copy of raw, not a copy each. A
+	// *bytes.Buffer is read in place, and names that fold to one key are
+	// handled below, so the decoder need not track names.
+	raw = bytes.Clone(raw)
+	dec := jsontext.NewDecoder(bytes.NewBuffer(raw), jsontext.AllowDuplicateNames(true))
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return nil, fmt.Errorf("not an object")
 	}
 	var out []store.TraitValue
-	index := map[string]int{}
+	var index map[string]int // past a few traits; a scan is cheaper below
 	for dec.PeekKind() != '}' {
 		tok, err := dec.ReadToken()
 		if err != nil {
@@ -105,13 +114,36 @@ func Traits(callType string, raw []byte) ([]store.TraitValue, error) {
 		if err != nil {
 			return nil, err
 		}
-		t := store.TraitValue{Name: spec.TraitName(callType, name), Key: spec.FoldKey(name), Value: json.RawMessage(bytes.Clone(v))}
-		if i, ok := index[t.Key]; ok {
+		end := int(dec.InputOffset())
+		t := store.TraitValue{Name: spec.TraitName(callType, name), Key: spec.FoldKey(name), Value: json.RawMessage(raw[end-len(v) : end : end])}
+		if i, ok := find(out, index, t.Key); ok {
 			out[i] = t
 			continue
 		}
-		index[t.Key] = len(out)
 		out = append(out, t)
+		if index != nil || len(out) > 8 {
+			if index == nil {
+				index = make(map[string]int, 2*len(out))
+				for i, t := range out {
+					index[t.Key] = i
+				}
+			}
+			index[t.Key] = len(out) - 1
+		}
 	}
 	return out, nil
+}
+
+// find looks key up in index when there is one, else in out.
+func find(out []store.TraitValue, index map[string]int, key string) (int, bool) {
+	if index != nil {
+		i, ok := index[key]
+		return i, ok
+	}
+	for i := range out {
+		if out[i].Key == key {
+			return i, true
+		}
+	}
+	return 0, false
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"roster/internal/profile"
 	"roster/internal/spec"
 	"roster/internal/store"
@@ -349,9 +351,9 @@ func TestFromEventInvalidBody(t *testing.T) {
 	}
 	t.Run("wraps the decoder error", func(t *testing.T) {
 		_, err := profile.FromEvent(store.Event{Seq: 5, Type: spec.Track, Body: []byte(`{oops}`)})
-		var se *json.SyntaxError
+		var se *jsontext.SyntacticError
 		if !errors.As(err, &se) {
-			t.Errorf("error %v (%T) does not wrap a *json.SyntaxError", err, err)
+			t.Errorf("error %v (%T) does not wrap a *jsontext.SyntacticError", err, err)
 		}
 	})
 }
@@ -411,6 +413,15 @@ func TestTraits(t *testing.T) {
 			want: []store.TraitValue{
 				tv("createdAt", "createdat", `"2021-01-01T00:00:00Z"`),
 				tv("name", "name", `"Acme"`),
+			},
+		},
+		{
+			name: "duplicates among many traits: last value wins, first position kept",
+			raw:  `{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"A":10,"j":11,"I":12,"k":13}`,
+			want: []store.TraitValue{
+				tv("A", "a", `10`), tv("b", "b", `2`), tv("c", "c", `3`), tv("d", "d", `4`),
+				tv("e", "e", `5`), tv("f", "f", `6`), tv("g", "g", `7`), tv("h", "h", `8`),
+				tv("I", "i", `12`), tv("j", "j", `11`), tv("k", "k", `13`),
 			},
 		},
 		{
