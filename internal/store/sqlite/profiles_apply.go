@@ -44,7 +44,12 @@ func (s *Store) ApplyProfiles(ctx context.Context, updates []store.ProfileUpdate
 	if upTo <= cursor {
 		return nil
 	}
-	a := newApplier(ctx, tx, len(updates))
+	bufs, _ := s.buffers.Get().(*rowBuffers)
+	if bufs == nil {
+		bufs = newRowBuffers()
+	}
+	defer s.buffers.Put(bufs)
+	a := newApplier(ctx, tx, len(updates), bufs)
 	if err := a.prefetch(updates); err != nil {
 		return fmt.Errorf("sqlite: read profiles: %w", err)
 	}
@@ -153,13 +158,25 @@ type applier struct {
 	traitSet map[profileRef]*traitSet
 	members  map[membership][2]int64  // first and last seen
 	names    map[profileRef]string    // groups whose name trait changed
-	events   *rows                    // profile_events
-	history  *rows                    // trait_history
 	newIDs   map[identity]newIdentity // identities added, not written yet
+	*rowBuffers
+}
+
+// rowBuffers are the rows an applier gathers and the JSON of its
+// statements. They are kept from batch to batch (Store.buffers): grown
+// anew for every batch, they were a third of the bytes that processing
+// allocated.
+type rowBuffers struct {
+	events  *rows // profile_events
+	history *rows // trait_history
 	// scratch and scratch2 gather the rows flush writes from the maps;
-	// buf holds a statement's JSON. All are reused from batch to batch.
+	// buf holds a statement's JSON.
 	scratch, scratch2 *rows
 	buf               []byte
+}
+
+func newRowBuffers() *rowBuffers {
+	return &rowBuffers{events: newRows(4), history: newRows(4), scratch: newRows(0), scratch2: newRows(0)}
 }
 
 type identity struct{ workspace, idType, id string }
@@ -184,22 +201,20 @@ func newTraitSet() *traitSet {
 	return &traitSet{cur: map[string]version{}, dirty: map[string]store.Trait{}, stored: map[string]string{}}
 }
 
-// newApplier returns an applier for a batch of n updates. Its maps are
-// sized for the batch up front: growing them a step at a time showed in
-// the profile.
-func newApplier(ctx context.Context, tx *sql.Tx, n int) *applier {
+// newApplier returns an applier for a batch of n updates that gathers its
+// rows in bufs, emptied first. Its maps are sized for the batch up front:
+// growing them a step at a time showed in the profile.
+func newApplier(ctx context.Context, tx *sql.Tx, n int, bufs *rowBuffers) *applier {
+	bufs.events.reset(4)
+	bufs.history.reset(4)
 	return &applier{
-		ctx: ctx, tx: tx,
+		ctx: ctx, tx: tx, rowBuffers: bufs,
 		ids:      make(map[identity]string, 2*n),
 		acts:     make(map[profileRef]activity, n),
 		traitSet: make(map[profileRef]*traitSet, n),
 		members:  make(map[membership][2]int64, n/2),
 		names:    map[profileRef]string{},
-		events:   newRows(4),
-		history:  newRows(4),
 		newIDs:   make(map[identity]newIdentity, n),
-		scratch:  newRows(0),
-		scratch2: newRows(0),
 	}
 }
 

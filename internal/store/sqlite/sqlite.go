@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -41,6 +42,7 @@ type Store struct {
 	seen *seenSet
 	// historyMerge is historyMergeEvents, which tests lower to merge often.
 	historyMerge int64
+	buffers      sync.Pool // of *rowBuffers, for ApplyProfiles
 }
 
 var _ store.Store = (*Store)(nil)
