@@ -189,18 +189,6 @@ type profileRef struct {
 	workspace, who string
 }
 
-// traitSet is a profile's traits as of the applied events; dirty ones are
-// not written yet, and stored holds the values in the table.
-type traitSet struct {
-	cur    map[string]version
-	dirty  map[string]store.Trait
-	stored map[string]string
-}
-
-func newTraitSet() *traitSet {
-	return &traitSet{cur: map[string]version{}, dirty: map[string]store.Trait{}, stored: map[string]string{}}
-}
-
 // newApplier returns an applier for a batch of n updates that gathers its
 // rows in bufs, emptied first. Its maps are sized for the batch up front:
 // growing them a step at a time showed in the profile.
@@ -245,16 +233,19 @@ func (a *applier) flush() error {
 			if ref.o != o {
 				continue
 			}
-			for key, t := range ts.dirty {
-				to := changed
-				if prev, ok := ts.stored[key]; ok && prev == string(t.Value) {
+			for i := range ts.traits {
+				e := &ts.traits[i]
+				if !e.dirty {
+					continue
+				}
+				to, t := changed, &e.pending
+				if e.inTable && e.stored == e.cur.value {
 					to = moved
 				}
-				to.str(ref.workspace).str(ref.who).str(t.Key).str(t.Name).str(string(t.Value)).
+				to.str(ref.workspace).str(ref.who).str(t.Key).str(t.Name).str(e.cur.value).
 					num(t.UpdatedAt.UnixMilli()).num(t.Seq).str(t.Source).str(t.MessageID).end()
-				ts.stored[key] = string(t.Value)
+				e.stored, e.inTable, e.dirty = e.cur.value, true, false
 			}
-			clear(ts.dirty)
 		}
 		insert := "INSERT INTO " + o.traits + "(workspace, " + o.column + ", key, name, value, ts, seq, source, message_id)"
 		version := " ON CONFLICT DO UPDATE SET name = excluded.name, ts = excluded.ts, seq = excluded.seq, source = excluded.source, message_id = excluded.message_id"
@@ -398,8 +389,7 @@ func (a *applier) traits(ref profileRef) (*traitSet, error) {
 		if err := rows.Scan(&key, &v.value, &v.ts, &v.seq); err != nil {
 			return nil, err
 		}
-		set.cur[key] = v
-		set.stored[key] = v.value
+		set.loaded(key, v)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -417,16 +407,21 @@ func (a *applier) setTrait(ref profileRef, t store.Trait) (changed bool, old jso
 		return false, nil, err
 	}
 	ts := t.UpdatedAt.UnixMilli()
-	prev, found := set.cur[t.Key]
-	if found && !later(ts, t.Seq, prev.ts, prev.seq) {
+	i := set.find(t.Key)
+	found := i >= 0
+	if !found {
+		i = set.add(t.Key)
+	} else if prev := set.traits[i].cur; !later(ts, t.Seq, prev.ts, prev.seq) {
 		return false, nil, nil
 	}
-	set.cur[t.Key] = version{string(t.Value), ts, t.Seq}
-	set.dirty[t.Key] = t
+	e := &set.traits[i]
+	prev := e.cur
+	e.cur = version{string(t.Value), ts, t.Seq}
+	e.pending, e.dirty = t, true
 	if !found {
 		return true, nil, nil
 	}
-	return prev.value != string(t.Value), json.RawMessage(prev.value), nil
+	return prev.value != e.cur.value, json.RawMessage(prev.value), nil
 }
 
 func later(ts, seq, thanTS, thanSeq int64) bool {

@@ -160,9 +160,7 @@ func (a *applier) loadTraits(o *owner, refs [][2]string) error {
 		if err := rows.Scan(&ref.workspace, &ref.who, &key, &v.value, &v.ts, &v.seq); err != nil {
 			return err
 		}
-		set := a.traitSet[ref]
-		set.cur[key] = v
-		set.stored[key] = v.value
+		a.traitSet[ref].loaded(key, v)
 	}
 	return rows.Err()
 }
