@@ -25,7 +25,7 @@ func TestRowsRoundTrip(t *testing.T) {
 	}
 	texts := []string{"", "plain", "a\x00b", "\x00", "\xff\xfe", "\xed\xa0\x80", "q\"b\\s/\n\r\t\x01\x1f\x7f", "é😀\u2028\u2029", `{"a":[1,"x"]}`}
 	nums := []int64{0, -1, 1, math.MinInt64, math.MaxInt64, 1 << 53, 1<<53 + 1}
-	a := newApplier(ctx, tx, 0, newRowBuffers())
+	a := newApplier(ctx, tx, 0, newRowBuffers(), nil)
 	rs := newRows(1)
 	type row struct {
 		n    int64
@@ -100,7 +100,7 @@ func TestRowsSplitLargeStatements(t *testing.T) {
 	}
 	value := strings.Repeat("x", 1<<20)
 	n := maxStatementJSON>>20 + 5
-	a := newApplier(ctx, tx, 0, newRowBuffers())
+	a := newApplier(ctx, tx, 0, newRowBuffers(), nil)
 	rs := newRows(1)
 	for i := range n {
 		rs.num(int64(i)).str(value).end()

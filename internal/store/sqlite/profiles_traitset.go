@@ -18,7 +18,7 @@ type traitState struct {
 	cur     version
 	stored  string // the value in the table, when inTable
 	inTable bool
-	dirty   bool        // pending, whose value is cur's, is not written yet
+	dirty   bool // pending, whose value is cur's, is not written yet
 	pending store.Trait
 }
 

@@ -43,6 +43,10 @@ type Store struct {
 	// historyMerge is historyMergeEvents, which tests lower to merge often.
 	historyMerge int64
 	buffers      sync.Pool // of *rowBuffers, for ApplyProfiles
+	// applying serializes ApplyProfiles and ResetProfiles, and guards
+	// cache, the last batch's identities and traits.
+	applying sync.Mutex
+	cache    *profileCache
 }
 
 var _ store.Store = (*Store)(nil)

@@ -1,0 +1,49 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"roster/internal/store"
+)
+
+// The identities and traits a batch read are kept for the next batch only
+// if it committed: a batch that failed may have changed them, and its
+// retry must find the tables' values, not its own.
+func TestFailedBatchLeavesNoCache(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, store.Options{}).(*Store)
+	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	group := func(seq int64, plan string) store.ProfileUpdate {
+		return store.ProfileUpdate{Seq: seq, Workspace: "ws", Source: "web", MessageID: "m", Type: "group",
+			Timestamp: t0.Add(time.Duration(seq) * time.Minute), UserID: "u1", GroupID: "g1",
+			Traits: []store.TraitValue{{Name: "plan", Key: "plan", Value: json.RawMessage(`"` + plan + `"`)}}}
+	}
+	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{group(1, "trial")}, 1); err != nil {
+		t.Fatal(err)
+	}
+	// The second batch fails as it moves the cursor, after its traits are
+	// written and cached.
+	if _, err := s.pw.ExecContext(ctx, `CREATE TRIGGER fail AFTER UPDATE ON cursors WHEN new.seq = 2
+		BEGIN SELECT RAISE(ABORT, 'injected'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{group(2, "pro")}, 2); err == nil {
+		t.Fatal("the injected failure did not fail the batch")
+	}
+	if _, err := s.pw.ExecContext(ctx, "DROP TRIGGER fail"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{group(2, "pro")}, 2); err != nil {
+		t.Fatal(err)
+	}
+	traits, err := s.GroupTraits(ctx, "ws", "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(traits) != 1 || string(traits[0].Value) != `"pro"` {
+		t.Errorf("traits after the retry = %s, want plan \"pro\"", fmtTraits(traits))
+	}
+}
