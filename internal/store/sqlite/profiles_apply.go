@@ -424,32 +424,16 @@ type version struct {
 	ts, seq int64
 }
 
-// traits returns a profile's traits, loaded once per batch.
+// traits returns a profile's traits, read once and then kept: by the
+// prefetch for most profiles, here for the others.
 func (a *applier) traits(ref profileRef) (*traitSet, error) {
 	if set, ok := a.traitSet[ref]; ok {
 		return set, nil
 	}
-	rows, err := a.tx.QueryContext(a.ctx, "SELECT key, value, ts, seq FROM "+ref.o.traits+" WHERE workspace = ? AND "+ref.o.column+" = ?", ref.workspace, ref.who)
-	if err != nil {
+	if err := a.loadTraits(ref.o, [][2]string{{ref.workspace, ref.who}}); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	set := newTraitSet()
-	for rows.Next() {
-		var (
-			key string
-			v   version
-		)
-		if err := rows.Scan(&key, &v.value, &v.ts, &v.seq); err != nil {
-			return nil, err
-		}
-		set.loaded(key, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	a.traitSet[ref] = set
-	return set, nil
+	return a.traitSet[ref], nil
 }
 
 // setTrait is per-trait last-writer-wins by (timestamp, seq): an older

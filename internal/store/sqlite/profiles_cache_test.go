@@ -47,3 +47,34 @@ func TestFailedBatchLeavesNoCache(t *testing.T) {
 		t.Errorf("traits after the retry = %s, want plan \"pro\"", fmtTraits(traits))
 	}
 }
+
+// A profile the batch did not prefetch, nor the batch before keep, is
+// read when an event first writes it: here the user an alias merges an
+// anonymous profile onto. Its own later trait must win over the older
+// one the merge brings.
+func TestTraitsReadWhenNotPrefetched(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, store.Options{}).(*Store)
+	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	identify := func(seq int64, minute int, userID, anonymousID, plan string) store.ProfileUpdate {
+		return store.ProfileUpdate{Seq: seq, Workspace: "ws", Source: "web", MessageID: "m", Type: "identify",
+			Timestamp: t0.Add(time.Duration(minute) * time.Minute), UserID: userID, AnonymousID: anonymousID,
+			Traits: []store.TraitValue{{Name: "plan", Key: "plan", Value: json.RawMessage(`"` + plan + `"`)}}}
+	}
+	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{identify(1, 5, "", "anon1", "old"), identify(2, 10, "u1", "", "new")}, 2); err != nil {
+		t.Fatal(err)
+	}
+	s.cache = nil // as after a restart
+	alias := store.ProfileUpdate{Seq: 3, Workspace: "ws", Source: "web", MessageID: "m", Type: "alias",
+		Timestamp: t0.Add(20 * time.Minute), UserID: "u1", PreviousID: "anon1"}
+	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{alias}, 3); err != nil {
+		t.Fatal(err)
+	}
+	traits, err := s.UserTraits(ctx, "ws", store.IDUserID+":u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(traits) != 1 || string(traits[0].Value) != `"new"` {
+		t.Errorf("traits after the alias = %s, want plan \"new\"", fmtTraits(traits))
+	}
+}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"math"
 	"strings"
 	"testing"
@@ -13,19 +14,9 @@ import (
 // what was written: text with quotes, control characters, NUL and bytes
 // that are not UTF-8, integers at both ends of their range, and NULL.
 func TestRowsRoundTrip(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, store.Options{}).(*Store)
-	tx, err := s.pw.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback() //nolint:errcheck
-	if _, err := tx.ExecContext(ctx, "CREATE TEMP TABLE rt (k TEXT PRIMARY KEY, n INTEGER, v TEXT)"); err != nil {
-		t.Fatal(err)
-	}
+	ctx, tx, a := tempApplier(t, "CREATE TEMP TABLE rt (k TEXT PRIMARY KEY, n INTEGER, v TEXT)")
 	texts := []string{"", "plain", "a\x00b", "\x00", "\xff\xfe", "\xed\xa0\x80", "q\"b\\s/\n\r\t\x01\x1f\x7f", "é😀\u2028\u2029", `{"a":[1,"x"]}`}
 	nums := []int64{0, -1, 1, math.MinInt64, math.MaxInt64, 1 << 53, 1<<53 + 1}
-	a := newApplier(ctx, tx, 0, newRowBuffers(), nil)
 	rs := newRows(1)
 	type row struct {
 		n    int64
@@ -88,19 +79,9 @@ func TestRowsRoundTrip(t *testing.T) {
 
 // TestRowsSplitLargeStatements writes more JSON than one statement takes.
 func TestRowsSplitLargeStatements(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, store.Options{}).(*Store)
-	tx, err := s.pw.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback() //nolint:errcheck
-	if _, err := tx.ExecContext(ctx, "CREATE TEMP TABLE big (k INTEGER PRIMARY KEY, v TEXT)"); err != nil {
-		t.Fatal(err)
-	}
+	ctx, tx, a := tempApplier(t, "CREATE TEMP TABLE big (k INTEGER PRIMARY KEY, v TEXT)")
 	value := strings.Repeat("x", 1<<20)
 	n := maxStatementJSON>>20 + 5
-	a := newApplier(ctx, tx, 0, newRowBuffers(), nil)
 	rs := newRows(1)
 	for i := range n {
 		rs.num(int64(i)).str(value).end()
@@ -115,4 +96,22 @@ func TestRowsSplitLargeStatements(t *testing.T) {
 	if count != n || total != n*len(value) {
 		t.Errorf("wrote %d rows of %d bytes, want %d of %d", count, total, n, n*len(value))
 	}
+}
+
+// tempApplier opens a store and returns an applier in a profiles.db
+// transaction, rolled back at the end of the test, in which create has
+// made a table to write.
+func tempApplier(t *testing.T, create string) (context.Context, *sql.Tx, *applier) {
+	t.Helper()
+	ctx := t.Context()
+	s := open(t, store.Options{}).(*Store)
+	tx, err := s.pw.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback() }) //nolint:errcheck
+	if _, err := tx.ExecContext(ctx, create); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, tx, newApplier(ctx, tx, 0, newRowBuffers(), nil)
 }
