@@ -130,6 +130,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// at 272 MB. GOMEMLIMIT overrides it.
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
+	limitCHeap()
 	opts.WriteKey = os.Getenv("ROSTER_WRITE_KEY")
 	opts.AccessToken = os.Getenv("ROSTER_ACCESS_TOKEN")
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
