@@ -78,3 +78,48 @@ func TestTraitsReadWhenNotPrefetched(t *testing.T) {
 		t.Errorf("traits after the alias = %s, want plan \"new\"", fmtTraits(traits))
 	}
 }
+
+// A batch passes its cache on while the next batches find their profiles
+// in it; once they do not, batches start afresh, and try again after
+// twice as many batches each time the try fails.
+func TestCacheKeptOnlyWhereItHits(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, store.Options{}).(*Store)
+	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	seq := int64(0)
+	batch := func(groups ...string) {
+		t.Helper()
+		var us []store.ProfileUpdate
+		for _, g := range groups {
+			seq++
+			us = append(us, store.ProfileUpdate{Seq: seq, Workspace: "ws", Source: "web", MessageID: "m", Type: "group",
+				Timestamp: t0.Add(time.Duration(seq) * time.Minute), UserID: "u1", GroupID: g,
+				Traits: []store.TraitValue{{Name: "plan", Key: "plan", Value: json.RawMessage(`"pro"`)}}})
+		}
+		if err := s.ApplyProfiles(ctx, us, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := func() bool { return s.cache != nil }
+	for range 3 {
+		if batch("a", "b"); !kept() {
+			t.Fatal("batches on the same groups: the cache was dropped")
+		}
+	}
+	// Every batch on new groups from now on: none finds its groups in the
+	// cache it starts from, if any. After each failed try, the next comes
+	// 1, 2, 4 and 8 batches later.
+	n := 0
+	fresh := func() string { n++; return "new-" + string(rune('a'+n%26)) + string(rune('a'+n/26)) }
+	var pattern []bool
+	for range 12 {
+		batch(fresh(), fresh(), fresh())
+		pattern = append(pattern, kept())
+	}
+	want := []bool{false, true, false, false, true, false, false, false, false, true, false, false}
+	for i := range want {
+		if pattern[i] != want[i] {
+			t.Fatalf("kept after each batch on new groups: %v, want %v", pattern, want)
+		}
+	}
+}

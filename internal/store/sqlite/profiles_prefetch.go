@@ -92,10 +92,15 @@ func (a *applier) prefetchTraits(updates []store.ProfileUpdate) error {
 	var groups, users [][2]string
 	seen := map[profileRef]bool{}
 	want := func(ref profileRef, list *[][2]string) {
-		if _, cached := a.traitSet[ref]; cached || seen[ref] {
+		if seen[ref] {
 			return
 		}
 		seen[ref] = true
+		a.lookups++
+		if _, cached := a.traitSet[ref]; cached {
+			a.hits++
+			return
+		}
 		*list = append(*list, [2]string{ref.workspace, ref.who})
 	}
 	for i := range updates {

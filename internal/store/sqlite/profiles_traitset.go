@@ -1,10 +1,7 @@
 package sqlite
 
-import "roster/internal/store"
-
 // traitSet is one profile's traits as of the applied events: for each, the
-// version that wins so far, the value in the table and the write not made
-// yet. A profile has a few traits, so they are a slice searched in order:
+// version that wins so far and whether it is written yet. A profile has a few traits, so they are a slice searched in order:
 // three maps per profile were a tenth of the bytes that processing
 // allocated. Past indexAt traits a map indexes them, so that a profile with
 // thousands of traits costs no more per lookup than one with a few.
@@ -13,13 +10,19 @@ type traitSet struct {
 	index  map[string]int
 }
 
+// traitState is kept from batch to batch (profileCache), a million of them
+// at times, so it holds only what a write needs besides cur: the spelling,
+// source and message of the event that wrote it, cleared once written so
+// that the event's strings can go.
 type traitState struct {
 	key     string
 	cur     version
-	stored  string // the value in the table, when inTable
 	inTable bool
-	dirty   bool // pending, whose value is cur's, is not written yet
-	pending store.Trait
+	dirty   bool // cur is not written yet
+	moved   bool // dirty, but the table holds cur's value: only the version moved
+	name    string
+	source  string
+	msgID   string
 }
 
 const indexAt = 16
@@ -63,5 +66,5 @@ func (s *traitSet) loaded(key string, v version) {
 	if i < 0 {
 		i = s.add(key)
 	}
-	s.traits[i].cur, s.traits[i].stored, s.traits[i].inTable = v, v.value, true
+	s.traits[i].cur, s.traits[i].inTable = v, true
 }

@@ -24,7 +24,7 @@ func TestTraitSetFindsEveryTrait(t *testing.T) {
 				if j < 0 || s.traits[j].key != fmt.Sprintf("k%d", i) {
 					t.Fatalf("find(k%d) = %d", i, j)
 				}
-				if !s.traits[j].inTable || s.traits[j].stored != s.traits[j].cur.value {
+				if !s.traits[j].inTable || s.traits[j].dirty {
 					t.Errorf("k%d: loaded trait not marked as in the table", i)
 				}
 			}

@@ -44,9 +44,11 @@ type Store struct {
 	historyMerge int64
 	buffers      sync.Pool // of *rowBuffers, for ApplyProfiles
 	// applying serializes ApplyProfiles and ResetProfiles, and guards
-	// cache, the last batch's identities and traits.
+	// cache, the last batch's identities and traits, and whether the
+	// next batch should have it.
 	applying sync.Mutex
 	cache    *profileCache
+	carrying carryPolicy
 }
 
 var _ store.Store = (*Store)(nil)
