@@ -123,3 +123,35 @@ func TestCacheKeptOnlyWhereItHits(t *testing.T) {
 		}
 	}
 }
+
+// A write that only moves a trait's version leaves its value out of the
+// update; one batch can move a trait and then change it, or change it and
+// then repeat the new value, and the table must end with the new value.
+func TestMovedThenChangedInOneBatch(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, store.Options{}).(*Store)
+	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	group := func(seq int64, g, plan string) store.ProfileUpdate {
+		return store.ProfileUpdate{Seq: seq, Workspace: "ws", Source: "web", MessageID: "m", Type: "group",
+			Timestamp: t0.Add(time.Duration(seq) * time.Minute), UserID: "u1", GroupID: g,
+			Traits: []store.TraitValue{{Name: "plan", Key: "plan", Value: json.RawMessage(`"` + plan + `"`)}}}
+	}
+	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{group(1, "g1", "trial"), group(2, "g2", "trial")}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{
+		group(3, "g1", "trial"), group(4, "g1", "pro"), // moved, then changed
+		group(5, "g2", "pro"), group(6, "g2", "pro"), // changed, then repeated
+	}, 6); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"g1", "g2"} {
+		traits, err := s.GroupTraits(ctx, "ws", g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(traits) != 1 || string(traits[0].Value) != `"pro"` {
+			t.Errorf("%s traits = %s, want plan \"pro\"", g, fmtTraits(traits))
+		}
+	}
+}
