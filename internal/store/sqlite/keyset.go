@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"encoding/binary"
+
 	"roster/internal/store"
 )
 

@@ -9,19 +9,23 @@ import (
 	"roster/internal/store"
 )
 
+// epoch is when these tests' updates start: seq n is at epoch + n minutes.
+var epoch = time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+
+// groupCall is a group call of u1 to group that sets its plan trait.
+func groupCall(seq int64, group, plan string) store.ProfileUpdate {
+	return store.ProfileUpdate{Seq: seq, Workspace: "ws", Source: "web", MessageID: "m", Type: "group",
+		Timestamp: epoch.Add(time.Duration(seq) * time.Minute), UserID: "u1", GroupID: group,
+		Traits: []store.TraitValue{{Name: "plan", Key: "plan", Value: json.RawMessage(`"` + plan + `"`)}}}
+}
+
 // The identities and traits a batch read are kept for the next batch only
 // if it committed: a batch that failed may have changed them, and its
 // retry must find the tables' values, not its own.
 func TestFailedBatchLeavesNoCache(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, store.Options{}).(*Store)
-	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
-	group := func(seq int64, plan string) store.ProfileUpdate {
-		return store.ProfileUpdate{Seq: seq, Workspace: "ws", Source: "web", MessageID: "m", Type: "group",
-			Timestamp: t0.Add(time.Duration(seq) * time.Minute), UserID: "u1", GroupID: "g1",
-			Traits: []store.TraitValue{{Name: "plan", Key: "plan", Value: json.RawMessage(`"` + plan + `"`)}}}
-	}
-	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{group(1, "trial")}, 1); err != nil {
+	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{groupCall(1, "g1", "trial")}, 1); err != nil {
 		t.Fatal(err)
 	}
 	// The second batch fails as it moves the cursor, after its traits are
@@ -30,13 +34,13 @@ func TestFailedBatchLeavesNoCache(t *testing.T) {
 		BEGIN SELECT RAISE(ABORT, 'injected'); END`); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{group(2, "pro")}, 2); err == nil {
+	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{groupCall(2, "g1", "pro")}, 2); err == nil {
 		t.Fatal("the injected failure did not fail the batch")
 	}
 	if _, err := s.pw.ExecContext(ctx, "DROP TRIGGER fail"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{group(2, "pro")}, 2); err != nil {
+	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{groupCall(2, "g1", "pro")}, 2); err != nil {
 		t.Fatal(err)
 	}
 	traits, err := s.GroupTraits(ctx, "ws", "g1")
@@ -55,10 +59,9 @@ func TestFailedBatchLeavesNoCache(t *testing.T) {
 func TestTraitsReadWhenNotPrefetched(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, store.Options{}).(*Store)
-	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
 	identify := func(seq int64, minute int, userID, anonymousID, plan string) store.ProfileUpdate {
 		return store.ProfileUpdate{Seq: seq, Workspace: "ws", Source: "web", MessageID: "m", Type: "identify",
-			Timestamp: t0.Add(time.Duration(minute) * time.Minute), UserID: userID, AnonymousID: anonymousID,
+			Timestamp: epoch.Add(time.Duration(minute) * time.Minute), UserID: userID, AnonymousID: anonymousID,
 			Traits: []store.TraitValue{{Name: "plan", Key: "plan", Value: json.RawMessage(`"` + plan + `"`)}}}
 	}
 	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{identify(1, 5, "", "anon1", "old"), identify(2, 10, "u1", "", "new")}, 2); err != nil {
@@ -66,7 +69,7 @@ func TestTraitsReadWhenNotPrefetched(t *testing.T) {
 	}
 	s.cache = nil // as after a restart
 	alias := store.ProfileUpdate{Seq: 3, Workspace: "ws", Source: "web", MessageID: "m", Type: "alias",
-		Timestamp: t0.Add(20 * time.Minute), UserID: "u1", PreviousID: "anon1"}
+		Timestamp: epoch.Add(20 * time.Minute), UserID: "u1", PreviousID: "anon1"}
 	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{alias}, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -85,16 +88,13 @@ func TestTraitsReadWhenNotPrefetched(t *testing.T) {
 func TestCacheKeptOnlyWhereItHits(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, store.Options{}).(*Store)
-	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
 	seq := int64(0)
 	batch := func(groups ...string) {
 		t.Helper()
 		var us []store.ProfileUpdate
 		for _, g := range groups {
 			seq++
-			us = append(us, store.ProfileUpdate{Seq: seq, Workspace: "ws", Source: "web", MessageID: "m", Type: "group",
-				Timestamp: t0.Add(time.Duration(seq) * time.Minute), UserID: "u1", GroupID: g,
-				Traits: []store.TraitValue{{Name: "plan", Key: "plan", Value: json.RawMessage(`"pro"`)}}})
+			us = append(us, groupCall(seq, g, "pro"))
 		}
 		if err := s.ApplyProfiles(ctx, us, seq); err != nil {
 			t.Fatal(err)
@@ -130,18 +130,12 @@ func TestCacheKeptOnlyWhereItHits(t *testing.T) {
 func TestMovedThenChangedInOneBatch(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, store.Options{}).(*Store)
-	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
-	group := func(seq int64, g, plan string) store.ProfileUpdate {
-		return store.ProfileUpdate{Seq: seq, Workspace: "ws", Source: "web", MessageID: "m", Type: "group",
-			Timestamp: t0.Add(time.Duration(seq) * time.Minute), UserID: "u1", GroupID: g,
-			Traits: []store.TraitValue{{Name: "plan", Key: "plan", Value: json.RawMessage(`"` + plan + `"`)}}}
-	}
-	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{group(1, "g1", "trial"), group(2, "g2", "trial")}, 2); err != nil {
+	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{groupCall(1, "g1", "trial"), groupCall(2, "g2", "trial")}, 2); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{
-		group(3, "g1", "trial"), group(4, "g1", "pro"), // moved, then changed
-		group(5, "g2", "pro"), group(6, "g2", "pro"), // changed, then repeated
+		groupCall(3, "g1", "trial"), groupCall(4, "g1", "pro"), // moved, then changed
+		groupCall(5, "g2", "pro"), groupCall(6, "g2", "pro"), // changed, then repeated
 	}, 6); err != nil {
 		t.Fatal(err)
 	}
