@@ -43,12 +43,20 @@ func TestFailedBatchLeavesNoCache(t *testing.T) {
 	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{groupCall(2, "g1", "pro")}, 2); err != nil {
 		t.Fatal(err)
 	}
-	traits, err := s.GroupTraits(ctx, "ws", "g1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(traits) != 1 || string(traits[0].Value) != `"pro"` {
-		t.Errorf("traits after the retry = %s, want plan \"pro\"", fmtTraits(traits))
+	wantPlan(t, "g1 after the retry", "pro")(s.GroupTraits(ctx, "ws", "g1"))
+}
+
+// wantPlan returns a check that a profile's traits, as read, are its plan
+// alone, with the value want.
+func wantPlan(t *testing.T, what, want string) func([]store.Trait, error) {
+	return func(traits []store.Trait, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(traits) != 1 || string(traits[0].Value) != `"`+want+`"` {
+			t.Errorf("traits of %s = %s, want plan %q", what, fmtTraits(traits), want)
+		}
 	}
 }
 
@@ -73,13 +81,7 @@ func TestTraitsReadWhenNotPrefetched(t *testing.T) {
 	if err := s.ApplyProfiles(ctx, []store.ProfileUpdate{alias}, 3); err != nil {
 		t.Fatal(err)
 	}
-	traits, err := s.UserTraits(ctx, "ws", store.IDUserID+":u1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(traits) != 1 || string(traits[0].Value) != `"new"` {
-		t.Errorf("traits after the alias = %s, want plan \"new\"", fmtTraits(traits))
-	}
+	wantPlan(t, "u1 after the alias", "new")(s.UserTraits(ctx, "ws", store.IDUserID+":u1"))
 }
 
 // A batch passes its cache on while the next batches find their profiles
@@ -140,12 +142,6 @@ func TestMovedThenChangedInOneBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, g := range []string{"g1", "g2"} {
-		traits, err := s.GroupTraits(ctx, "ws", g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(traits) != 1 || string(traits[0].Value) != `"pro"` {
-			t.Errorf("%s traits = %s, want plan \"pro\"", g, fmtTraits(traits))
-		}
+		wantPlan(t, g, "pro")(s.GroupTraits(ctx, "ws", g))
 	}
 }
