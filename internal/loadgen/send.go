@@ -16,7 +16,10 @@ import (
 )
 
 // newClient sends only to the URL it is given: no proxy from the
-// environment, no redirects followed.
+// environment, no redirects followed. It holds at most one connection per
+// worker: a worker that sends again before the transport has put its last
+// connection back in the pool would otherwise dial another, and the run
+// would measure connection churn.
 func newClient(cfg Config) *http.Client {
 	return &http.Client{
 		Timeout: cfg.Timeout,
@@ -26,6 +29,7 @@ func newClient(cfg Config) *http.Client {
 			TLSHandshakeTimeout: 10 * time.Second,
 			MaxIdleConns:        cfg.Concurrency + 4,
 			MaxIdleConnsPerHost: cfg.Concurrency + 4,
+			MaxConnsPerHost:     cfg.Concurrency,
 			IdleConnTimeout:     90 * time.Second,
 			// Responses are small; asking for gzip would only add work.
 			DisableCompression: true,
