@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -116,8 +117,10 @@ func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts := server.Options{Out: stdout}
+	var debugAddr string
 	if err := storeFlags("serve", args, stderr, &opts, func(fs *flag.FlagSet) {
 		fs.StringVar(&opts.Addr, "addr", env("ROSTER_ADDR", ":8080"), "listen address (ROSTER_ADDR)")
+		fs.StringVar(&debugAddr, "debug-addr", env("ROSTER_DEBUG_ADDR", ""), "if set, serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (ROSTER_DEBUG_ADDR)")
 	}); err != nil {
 		return err
 	}
@@ -131,6 +134,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	limitCHeap()
+	// Under overload, acknowledging requests comes before updating
+	// profiles. Single calls reached 6,000-6,500 requests/s without this
+	// and 8,800-9,100 with it, batches of 100 37,700 events/s and 54,000-
+	// 61,000; the lag at 20,000 events/s stayed within its run-to-run
+	// spread.
+	opts.YieldToRequests = true
+	if _, ok := os.LookupEnv("GOMAXPROCS"); !ok {
+		// A P for the low-priority processor's thread, which holds it even
+		// while the kernel makes it wait (pipeline.Processor.Run).
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
+	}
 	opts.WriteKey = os.Getenv("ROSTER_WRITE_KEY")
 	opts.AccessToken = os.Getenv("ROSTER_ACCESS_TOKEN")
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
@@ -145,6 +159,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		srv.Close()
 		return fmt.Errorf("listen: %w", err)
+	}
+	if debugAddr != "" {
+		dln, err := net.Listen("tcp", debugAddr)
+		if err != nil {
+			srv.Close()
+			ln.Close()
+			return fmt.Errorf("listen for the profiler: %w", err)
+		}
+		defer serveProfiler(dln, opts.Logger)()
 	}
 	opts.Logger.Info("roster listening", "addr", ln.Addr().String(), "data", opts.DataDir)
 	return srv.Serve(ctx, ln)

@@ -40,6 +40,9 @@ type Processor struct {
 	// so that of several nodes on one database one applies the log (the
 	// cursor check in ApplyProfiles keeps a handover exact).
 	Lease *store.Keeper
+	// Yield makes Run give its goroutine the lowest CPU priority (see
+	// Run).
+	Yield bool
 }
 
 // NewProcessor returns a profile processor.
@@ -50,7 +53,19 @@ func NewProcessor(log Log, profiles ProfileStore, logger *slog.Logger) *Processo
 // Run applies the log until ctx ends. A failing step is retried after a
 // pause: the cursor only moves with a successful commit, so nothing is
 // skipped.
+//
+// With Yield, Run gives its goroutine the lowest CPU priority: when
+// ingestion and the processor want more CPU than there is, requests are
+// acknowledged first and the processor catches up when they slow. Give the
+// process a P more than it has cores then (`roster serve` does): the
+// processor holds its P even while the kernel makes its thread wait, and
+// with only as many Ps as cores, that would leave ingestion a core short.
 func (p *Processor) Run(ctx context.Context) {
+	if p.Yield {
+		if err := lowerPriority(); err != nil {
+			p.logger.Warn("processor runs at normal priority", "err", err)
+		}
+	}
 	var ahead aheadBatch
 	Loop(ctx, p.Lease, p.logger.With("job", "profiles"), p.Idle, func(ctx context.Context) (time.Duration, error) {
 		start := time.Now()

@@ -26,7 +26,7 @@ func serveFull(b *testing.B, databaseURL, destinations string) string {
 		b.Fatal(err)
 	}
 	s, err := New(context.Background(), Options{DataDir: b.TempDir(), DatabaseURL: databaseURL, ConfigPath: cfg, AccessToken: "tok_bench",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), YieldToRequests: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -42,6 +42,10 @@ type Options struct {
 	Logger      *slog.Logger
 	// Out receives the first-start instructions.
 	Out io.Writer
+	// YieldToRequests runs the profile processor at the lowest CPU
+	// priority, so that when the CPU is short requests are acknowledged
+	// first and profiles catch up after (pipeline.Processor.Yield).
+	YieldToRequests bool
 }
 
 // Server is a running Roster.
@@ -87,6 +91,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	processor := pipeline.NewProcessor(st, st, opts.Logger)
 	processor.Lease = store.NewKeeper(st, store.ProfileCursor, holder, 15*time.Second)
+	processor.Yield = opts.YieldToRequests
 	mux := http.NewServeMux()
 	ingest.New(ingest.Options{
 		Log:       st,

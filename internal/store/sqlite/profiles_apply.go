@@ -32,6 +32,15 @@ func (s *Store) Cursor(ctx context.Context, name string) (int64, error) {
 
 // ApplyProfiles implements store.Profiles.
 func (s *Store) ApplyProfiles(ctx context.Context, updates []store.ProfileUpdate, upTo int64) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: apply profiles: %w", err)
+	}
+	// Once begun, a batch runs to its commit: it is one transaction, so
+	// stopping it halfway would only roll it back. Besides, go-sqlite3
+	// runs each statement of a cancellable context on a goroutine of its
+	// own, which would take the work off the processor's low-priority
+	// thread (pipeline.Processor.Run).
+	ctx = context.WithoutCancel(ctx)
 	s.applying.Lock()
 	defer s.applying.Unlock()
 	// Taken, the cache is gone if anything below fails: the batch may have

@@ -3,8 +3,9 @@ package sqlite
 // traitSet is one profile's traits as of the applied events: for each, the
 // version that wins so far and whether it is written yet. A profile has a
 // few traits, so they are a slice searched in order: three maps per
-// profile were a tenth of the bytes that processing allocated. Past indexAt traits a map indexes them, so that a profile with
-// thousands of traits costs no more per lookup than one with a few.
+// profile were a tenth of the bytes that processing allocated. Past
+// indexAt traits a map indexes them, so that a profile with thousands of
+// traits costs no more per lookup than one with a few.
 type traitSet struct {
 	traits []traitState
 	index  map[string]int

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -66,5 +67,23 @@ func TestReopenKeepsEvents(t *testing.T) {
 	got, err := s.Read(context.Background(), 0, 10)
 	if err != nil || len(got) != 1 || got[0].MessageID != "m1" {
 		t.Fatalf("after reopen: %v, %v; want m1 once", got, err)
+	}
+}
+
+// A batch is not begun once its context has ended: nothing of it is
+// written and the cursor stays.
+func TestApplyProfilesAfterCancel(t *testing.T) {
+	s := open(t, store.Options{}).(*Store)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.ApplyProfiles(ctx, []store.ProfileUpdate{groupCall(1, "g1", "trial")}, 1)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("ApplyProfiles after cancel = %v, want context.Canceled", err)
+	}
+	if c, err := s.Cursor(context.Background(), store.ProfileCursor); err != nil || c != 0 {
+		t.Fatalf("cursor = %d, %v; want 0", c, err)
+	}
+	if _, err := s.GroupTraits(context.Background(), "ws", "g1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("g1 after a cancelled batch: %v, want not found", err)
 	}
 }
