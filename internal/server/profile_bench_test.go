@@ -29,6 +29,9 @@ func startFull(b *testing.B) string {
 	s, err := New(context.Background(), Options{
 		DataDir: b.TempDir(), WriteKey: benchKey, AccessToken: "tok_bench",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// As roster serve runs it; give the benchmark -cpu 3 for the P
+		// serve adds.
+		YieldToRequests: true,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -149,6 +152,8 @@ func BenchmarkProfileTraitsReadAtRate(b *testing.B) {
 	readTraits(b, startFull(b), *readRate)
 }
 
+var ingestRate = flag.Int("ingestrate", 0, "events/s that BenchmarkProfileTraitsReadWhileIngesting ingests; 0 = as fast as one client can")
+
 var readRate = flag.Int("readrate", 2000, "requests/s of BenchmarkProfileTraitsReadAtRate and ...WhileIngesting")
 
 // BenchmarkProfileTraitsReadWhileIngesting reads at -readrate requests/s
@@ -162,11 +167,15 @@ func BenchmarkProfileTraitsReadWhileIngesting(b *testing.B) {
 	wg.Go(func() {
 		next := atomic.Uint64{}
 		next.Store(1 << 32)
-		for {
+		start := time.Now()
+		for i := 0; ; i++ {
 			select {
 			case <-stop:
 				return
 			default:
+			}
+			if *ingestRate > 0 {
+				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second * 100 / time.Duration(*ingestRate))))
 			}
 			post(b, base+"/v1/batch", batchBody(&next, 100))
 			ingested.Add(100)
