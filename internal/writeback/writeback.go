@@ -19,6 +19,9 @@ import (
 // interval, without waiting for them, until stop is called. A path that
 // does not exist yet is picked up when it does.
 func Start(logger *slog.Logger, interval time.Duration, paths ...string) (stop func()) {
+	if !supported {
+		return func() {}
+	}
 	done, stopped := make(chan struct{}), make(chan struct{})
 	tick := time.NewTicker(interval)
 	go func() {
