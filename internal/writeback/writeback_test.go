@@ -15,30 +15,33 @@ import (
 func TestLoopFollowsFiles(t *testing.T) {
 	dir := t.TempDir()
 	wal, db := filepath.Join(dir, "p.db-wal"), filepath.Join(dir, "p.db")
+	// The loop takes paths in order, so the last one's write-out ends a
+	// tick.
+	end := filepath.Join(dir, "end")
 	write(t, db)
+	write(t, end)
 
 	done, tick := make(chan struct{}), make(chan time.Time)
 	flushed := make(chan *os.File)
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		loop(done, tick, []string{wal, db}, func(f *os.File) error {
+		loop(done, tick, []string{wal, db, end}, func(f *os.File) error {
 			flushed <- f
 			return nil
 		}, slog.New(slog.DiscardHandler))
 	}()
-	// step sends a tick and returns the files it wrote out.
+	// step sends a tick and returns the files it wrote out, but end.
 	step := func() []*os.File {
 		tick <- time.Now()
 		var got []*os.File
-		for {
-			select {
-			case f := <-flushed:
-				got = append(got, f)
-			case <-time.After(100 * time.Millisecond):
+		for f := range flushed {
+			if f.Name() == end {
 				return got
 			}
+			got = append(got, f)
 		}
+		return got
 	}
 	same := func(f *os.File, path string) bool {
 		fi, err1 := f.Stat()
