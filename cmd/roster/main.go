@@ -135,10 +135,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	limitCHeap()
 	// Under overload, acknowledging requests comes before updating
-	// profiles. Single calls reached 6,000-6,500 requests/s without this
-	// and 8,800-9,100 with it, batches of 100 37,700 events/s and 54,000-
-	// 61,000; the lag at 20,000 events/s stayed within its run-to-run
-	// spread.
+	// profiles; what that gained is measured at pipeline.backgroundNice
+	// and backgroundSlice.
 	opts.YieldToRequests = true
 	if _, ok := os.LookupEnv("GOMAXPROCS"); !ok {
 		// A P for the low-priority processor's thread, which holds it even
