@@ -11,8 +11,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -33,9 +31,6 @@ Run "roster <command> -h" for the flags.
 `
 
 var version = "dev"
-
-// defaultMemoryLimit is the Go heap's soft limit when GOMEMLIMIT is unset.
-const defaultMemoryLimit = 180 << 20
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -124,25 +119,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}); err != nil {
 		return err
 	}
-	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
-		// Go lets the heap grow to twice what is live before it collects.
-		// A soft limit makes it collect sooner instead: with 5 million
-		// events and a million groups the server peaked at 396 MB without
-		// it and 292 MB with 200 MiB. Once the processor read its next
-		// batch while applying one, 200 MiB peaked at 298 MB and 180 MiB
-		// at 272 MB. GOMEMLIMIT overrides it.
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
-	limitCHeap()
+	tuneRuntime(os.LookupEnv)
 	// Under overload, acknowledging requests comes before updating
 	// profiles; what that gained is measured at pipeline.backgroundNice
 	// and backgroundSlice.
 	opts.YieldToRequests = true
-	if _, ok := os.LookupEnv("GOMAXPROCS"); !ok {
-		// A P for the low-priority processor's thread, which holds it even
-		// while the kernel makes it wait (pipeline.Processor.Run).
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
-	}
 	opts.WriteKey = os.Getenv("ROSTER_WRITE_KEY")
 	opts.AccessToken = os.Getenv("ROSTER_ACCESS_TOKEN")
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
