@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"roster/internal/store"
@@ -68,6 +69,33 @@ func TestReopenKeepsEvents(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].MessageID != "m1" {
 		t.Fatalf("after reopen: %v, %v; want m1 once", got, err)
 	}
+}
+
+// Two servers on one data directory would each keep their own dedup set
+// and accept each other's duplicates, so the second Open is refused until
+// the first store is closed.
+func TestDataDirServesOneStoreAtATime(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	first, err := Open(context.Background(), dir, store.Options{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second, err := Open(context.Background(), dir, store.Options{}, log); err == nil {
+		second.Close()
+		first.Close()
+		t.Fatal("a second Open of the same data directory succeeded")
+	} else if !strings.Contains(err.Error(), "in use by another roster process") {
+		t.Errorf("second Open: %v; want it to say the directory is in use", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(context.Background(), dir, store.Options{}, log)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	again.Close()
 }
 
 // A batch is not begun once its context has ended: nothing of it is
