@@ -4,15 +4,24 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 )
 
-// restoreRuntime puts back what tuneRuntime changes, for the tests after.
+// collector reads GOGC and the soft memory limit in force, without setting
+// either (debug.SetGCPercent reads only by setting).
+func collector() (gcPercent, memoryLimit int64) {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64()), int64(s[1].Value.Uint64())
+}
+
+// restoreRuntime puts back, after the test, what tuneRuntime changes.
 func restoreRuntime(t *testing.T) {
-	gc, limit, procs := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1), runtime.GOMAXPROCS(0)
-	debug.SetGCPercent(gc)
+	gc, limit := collector()
+	procs := runtime.GOMAXPROCS(0)
 	t.Cleanup(func() {
-		debug.SetGCPercent(gc)
+		debug.SetGCPercent(int(gc))
 		debug.SetMemoryLimit(limit)
 		runtime.GOMAXPROCS(procs)
 	})
@@ -22,12 +31,8 @@ func TestTuneRuntimeDefaults(t *testing.T) {
 	restoreRuntime(t)
 	procs := runtime.GOMAXPROCS(0)
 	tuneRuntime(func(string) (string, bool) { return "", false })
-	if got := debug.SetGCPercent(-1); got != defaultGCPercent {
-		t.Errorf("GC percent = %d, want %d", got, defaultGCPercent)
-	}
-	debug.SetGCPercent(defaultGCPercent)
-	if got := debug.SetMemoryLimit(-1); got != defaultMemoryLimit {
-		t.Errorf("memory limit = %d, want %d", got, defaultMemoryLimit)
+	if gc, limit := collector(); gc != defaultGCPercent || limit != defaultMemoryLimit {
+		t.Errorf("GC percent %d, memory limit %d; want %d and %d", gc, limit, defaultGCPercent, defaultMemoryLimit)
 	}
 	if got := runtime.GOMAXPROCS(0); got != procs+1 {
 		t.Errorf("GOMAXPROCS = %d, want %d", got, procs+1)
@@ -40,11 +45,8 @@ func TestTuneRuntimeLeavesWhatTheEnvironmentSets(t *testing.T) {
 	debug.SetMemoryLimit(math.MaxInt64)
 	procs := runtime.GOMAXPROCS(0)
 	tuneRuntime(func(string) (string, bool) { return "set", true })
-	if got := debug.SetGCPercent(-1); got != 150 {
-		t.Errorf("GC percent = %d, want GOGC's 150", got)
-	}
-	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
-		t.Errorf("memory limit = %d, want GOMEMLIMIT's", got)
+	if gc, limit := collector(); gc != 150 || limit != math.MaxInt64 {
+		t.Errorf("GC percent %d, memory limit %d; want GOGC's 150 and GOMEMLIMIT's %d", gc, limit, int64(math.MaxInt64))
 	}
 	if got := runtime.GOMAXPROCS(0); got != procs {
 		t.Errorf("GOMAXPROCS = %d, want GOMAXPROCS's %d", got, procs)
