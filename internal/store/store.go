@@ -21,6 +21,18 @@ type Event struct {
 	ReceivedAt time.Time
 	Timestamp  time.Time
 	Warnings   []string
+	// What ingestion's Normalize computed, stored next to the body so that
+	// no reader parses the body to route or apply an event. Ids are
+	// strings: a numeric id is its decimal string.
+	UserID      string
+	AnonymousID string
+	// PreviousID is an alias call's previousId.
+	PreviousID string
+	// GroupID is a group call's groupId, else the normalized
+	// context.groupId of the call ("" when it has none).
+	GroupID string
+	// Name is a track call's event name, or a page or screen call's name.
+	Name string
 	// Body is the normalized message JSON.
 	Body []byte
 }
