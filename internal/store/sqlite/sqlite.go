@@ -21,6 +21,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
 	"roster/internal/store"
+	"roster/internal/store/dirlock"
 	"roster/internal/store/groupcommit"
 	"roster/internal/writeback"
 )
@@ -62,9 +63,9 @@ func Open(ctx context.Context, dir string, opts store.Options, log *slog.Logger)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create data dir: %w", err)
 	}
-	lock, err := lockDir(dir)
+	lock, err := dirlock.Lock(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	// The log is fsync'd at every commit; profiles and deliveries are
 	// derived from it and redone from their cursors, so losing their last
