@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"roster/internal/store"
+	"roster/internal/store/dedupset"
 )
 
 // Dedup keys are kept in memory and appended to dedup_log, not in a
@@ -17,12 +18,12 @@ import (
 // at start.
 
 // dedup_log stores all 16 bytes of a store.DedupKey; memory holds 13 (see
-// keySet for why that is still safe).
+// dedupset.Set for why that is still safe).
 
 // seenSet knows, for each key claimed within the window, when, in Unix
-// seconds (see keySet for how it is held).
+// seconds (see dedupset.Set for how it is held).
 type seenSet struct {
-	keys      keySet
+	keys      dedupset.Set
 	nextSweep time.Time
 	// sweeping is set while a sweep pass over keys is under way, a
 	// budget of slots per commit.
@@ -45,7 +46,7 @@ func loadSeen(ctx context.Context, db *sql.DB, cutoff time.Time) (*seenSet, erro
 		}
 		var k store.DedupKey
 		copy(k[:], raw)
-		s.keys.put(k, uint32(at)) // keeps the latest if k is logged twice
+		s.keys.Put(k, uint32(at)) // keeps the latest if k is logged twice
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: load dedup keys: %w", err)
@@ -53,41 +54,13 @@ func loadSeen(ctx context.Context, db *sql.DB, cutoff time.Time) (*seenSet, erro
 	return s, nil
 }
 
-func (s *seenSet) len() int { return s.keys.len() }
+func (s *seenSet) len() int { return s.keys.Len() }
 
-// claim returns the events not seen since cutoff, first copy only, and
-// their keys. Nothing is recorded until add, after the commit.
 func (s *seenSet) claim(events []store.Event, cutoff time.Time) ([]store.Event, []store.DedupKey) {
-	c := uint32(cutoff.Unix())
-	fresh := make([]store.Event, 0, len(events))
-	keys := make([]store.DedupKey, 0, len(events))
-	var inGroup map[store.DedupKey]bool
-	for i := range events {
-		k := store.KeyOf(&events[i])
-		if at, ok := s.keys.get(k); ok && at >= c {
-			continue
-		}
-		if inGroup == nil {
-			inGroup = make(map[store.DedupKey]bool, len(events))
-		}
-		if inGroup[k] {
-			continue
-		}
-		inGroup[k] = true
-		fresh = append(fresh, events[i])
-		keys = append(keys, k)
-	}
-	return fresh, keys
+	return s.keys.Claim(events, cutoff)
 }
 
-func (s *seenSet) add(keys []store.DedupKey, now time.Time) {
-	at := uint32(now.Unix())
-	for _, k := range keys {
-		// Only keys not seen since the cutoff were claimed, so the later
-		// time put keeps is this one, as assigning it was in the map.
-		s.keys.put(k, at)
-	}
-}
+func (s *seenSet) add(keys []store.DedupKey, now time.Time) { s.keys.Add(keys, now) }
 
 func insertKeys(ctx context.Context, tx *sql.Tx, keys []store.DedupKey, now time.Time) error {
 	args := make([]any, 0, len(keys)*2)
@@ -119,7 +92,7 @@ func (s *seenSet) prune(ctx context.Context, tx *sql.Tx, now time.Time, window t
 	if !s.sweeping && !now.Before(s.nextSweep) {
 		s.sweeping = true
 	}
-	if s.sweeping && s.keys.sweep(uint32(cutoff.Unix()), sweepBudget) {
+	if s.sweeping && s.keys.Sweep(uint32(cutoff.Unix()), sweepBudget) {
 		s.sweeping = false
 		s.nextSweep = now.Add(max(window/8, time.Minute))
 	}

@@ -1,4 +1,7 @@
-package sqlite
+// Package dedupset holds the dedup keys of the window in memory, compactly,
+// for the embedded stores: each loads it at start from the keys it keeps on
+// disk and checks every appended event against it.
+package dedupset
 
 import (
 	"encoding/binary"
@@ -6,7 +9,7 @@ import (
 	"roster/internal/store"
 )
 
-// keySet holds the dedup keys of the window with, for each, when it was
+// Set holds the dedup keys of the window with, for each, when it was
 // last claimed (Unix seconds). It replaces a map[store.DedupKey]uint32, which
 // cost 39-42 bytes a key (20-byte entries plus control bytes, at a load
 // that swings between 44% and 88% with each doubling); at five million
@@ -38,8 +41,8 @@ import (
 // stored key is 16: a new message is wrongly taken for a duplicate only if
 // its key matches one of the N keys held on all 104 bits, which for random
 // SHA-256 output has probability N/2^104; with N = 10 million that is
-// about 5e-25 per event, and even 96 bits would give 1e-22. dedup_log
-// keeps all 16 bytes, so nothing is lost on disk.
+// about 5e-25 per event, and even 96 bits would give 1e-22. The stores
+// keep all 16 bytes on disk, so nothing is lost there.
 //
 // Why the time stays 4-byte seconds rather than a 2-byte coarse stamp: 2
 // bytes cannot cover a 7-day window in seconds, and any coarser unit would
@@ -47,9 +50,9 @@ import (
 // exactly (claimed iff stored second >= cutoff second); it would save 2 of
 // 16 bytes (about 12%).
 //
-// A zero time marks an empty slot, so put stores 1 for 0 (1970-01-01).
-// keySet is not safe for concurrent use.
-type keySet struct {
+// A zero time marks an empty slot, so Put stores 1 for 0 (1970-01-01).
+// Set is not safe for concurrent use.
+type Set struct {
 	shards [256]keyShard
 	n      int
 	// The sweep cursor: the next shard and slot to look at.
@@ -112,10 +115,10 @@ func (sh *keyShard) find(hi uint64, lo uint32) (int, bool) {
 	return i, false
 }
 
-func (ks *keySet) len() int { return ks.n }
+func (ks *Set) Len() int { return ks.n }
 
-// get returns when the key was last put, if it is held.
-func (ks *keySet) get(k store.DedupKey) (uint32, bool) {
+// Get returns when the key was last put, if it is held.
+func (ks *Set) Get(k store.DedupKey) (uint32, bool) {
 	shard, hi, lo := splitKey(k)
 	sh := &ks.shards[shard]
 	if i, ok := sh.find(hi, lo); ok {
@@ -124,9 +127,9 @@ func (ks *keySet) get(k store.DedupKey) (uint32, bool) {
 	return 0, false
 }
 
-// put records the key at the given time, keeping the later time if the
+// Put records the key at the given time, keeping the later time if the
 // key is already held.
-func (ks *keySet) put(k store.DedupKey, at uint32) {
+func (ks *Set) Put(k store.DedupKey, at uint32) {
 	at = max(at, 1)
 	shard, hi, lo := splitKey(k)
 	sh := &ks.shards[shard]
@@ -156,7 +159,7 @@ func (ks *keySet) put(k store.DedupKey, at uint32) {
 
 // resize rebuilds a shard with (at least) the given capacity: one pass in
 // key order, each key at its new home or after its predecessor.
-func (ks *keySet) resize(shard, capacity int) {
+func (ks *Set) resize(shard, capacity int) {
 	sh := &ks.shards[shard]
 	for ; ; capacity += capacity/4 + 1 {
 		next := keyShard{slots: make([]keySlot, capacity+keySpare(capacity)), cap: capacity, n: sh.n, limit: capacity * keyMaxLoadPct / 100}
@@ -181,11 +184,11 @@ func (ks *keySet) resize(shard, capacity int) {
 	}
 }
 
-// sweep forgets keys put before cutoff, looking at about budget slots
+// Sweep forgets keys put before cutoff, looking at about budget slots
 // from where the last call stopped. It reports whether that finished a
 // pass over the whole set (the next call starts another). A shard left
 // mostly empty is shrunk once swept.
-func (ks *keySet) sweep(cutoff uint32, budget int) bool {
+func (ks *Set) Sweep(cutoff uint32, budget int) bool {
 	for budget > 0 {
 		shard := ks.sweepShard
 		sh := &ks.shards[shard]

@@ -1,4 +1,4 @@
-package sqlite
+package dedupset
 
 import (
 	"encoding/binary"
@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// heldKey is what a keySet tells keys apart by: the first 13 bytes.
+// heldKey is what a Set tells keys apart by: the first 13 bytes.
 type heldKey [13]byte
 
 func held(k store.DedupKey) heldKey { return heldKey(k[:13]) }
@@ -17,7 +17,7 @@ func held(k store.DedupKey) heldKey { return heldKey(k[:13]) }
 // checkKeySet verifies the layout every operation relies on: each key at
 // or after its home slot, right after its predecessor when not at home,
 // keys strictly increasing through a shard, and the counts right.
-func checkKeySet(t *testing.T, ks *keySet) {
+func checkKeySet(t *testing.T, ks *Set) {
 	t.Helper()
 	total := 0
 	for shard := range ks.shards {
@@ -58,8 +58,8 @@ func checkKeySet(t *testing.T, ks *keySet) {
 		}
 		total += n
 	}
-	if total != ks.len() {
-		t.Fatalf("%d keys held, len() = %d", total, ks.len())
+	if total != ks.Len() {
+		t.Fatalf("%d keys held, len() = %d", total, ks.Len())
 	}
 }
 
@@ -95,7 +95,7 @@ func TestKeysetMatchesMap(t *testing.T) {
 	for mode := range 5 {
 		for seed := range uint64(5) {
 			r := rand.New(rand.NewPCG(seed, uint64(mode)))
-			var ks keySet
+			var ks Set
 			ref := map[heldKey]uint32{}
 			var keys []store.DedupKey // put so far, to get and re-put some
 			now := uint32(1000)
@@ -114,25 +114,25 @@ func TestKeysetMatchesMap(t *testing.T) {
 					if r.IntN(200) == 0 {
 						at = 0 // stored as 1
 					}
-					ks.put(k, at)
+					ks.Put(k, at)
 					ref[held(k)] = max(ref[held(k)], at, 1)
 				case c < 95: // get a known or an unknown key
 					k := keyGen(r, mode)
 					if len(keys) > 0 && r.IntN(2) == 0 {
 						k = keys[r.IntN(len(keys))]
 					}
-					at, ok := ks.get(k)
+					at, ok := ks.Get(k)
 					want, wantOK := ref[held(k)]
 					if at != want || ok != wantOK {
 						t.Fatalf("mode %d seed %d op %d: get = %d, %v; want %d, %v", mode, seed, op, at, ok, want, wantOK)
 					}
 				default: // sweep a slice; what goes must have been expired
 					cutoff := now - uint32(r.IntN(400))
-					ks.sweep(cutoff, r.IntN(3000))
+					ks.Sweep(cutoff, r.IntN(3000))
 					for k, want := range ref {
 						var full store.DedupKey
 						copy(full[:], k[:])
-						at, ok := ks.get(full)
+						at, ok := ks.Get(full)
 						switch {
 						case !ok && want >= cutoff:
 							t.Fatalf("mode %d seed %d op %d: sweep below %d dropped a key at %d", mode, seed, op, cutoff, want)
@@ -148,8 +148,8 @@ func TestKeysetMatchesMap(t *testing.T) {
 				}
 			}
 			checkKeySet(t, &ks)
-			if ks.len() != len(ref) {
-				t.Fatalf("mode %d seed %d: len = %d, want %d", mode, seed, ks.len(), len(ref))
+			if ks.Len() != len(ref) {
+				t.Fatalf("mode %d seed %d: len = %d, want %d", mode, seed, ks.Len(), len(ref))
 			}
 		}
 	}
@@ -159,10 +159,10 @@ func TestKeysetMatchesMap(t *testing.T) {
 // midway) leave nothing expired; shards shrink and empty ones are freed.
 func TestKeysetSweepPasses(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	var ks keySet
+	var ks Set
 	const n = 200000
 	for i := range n {
-		ks.put(keyGen(r, 0), uint32(1+i%100))
+		ks.Put(keyGen(r, 0), uint32(1+i%100))
 	}
 	checkKeySet(t, &ks)
 	slots := func() int {
@@ -173,13 +173,13 @@ func TestKeysetSweepPasses(t *testing.T) {
 		return n
 	}
 	slotsBefore := slots()
-	ks.sweep(10, 100) // start a pass midway through
+	ks.Sweep(10, 100) // start a pass midway through
 	for pass := range 2 {
 		// A pass looks at every slot once, a budget's worth a call, and
 		// deleting costs budget too; the second pass has less to see.
 		inPass := slots()
 		calls := 0
-		for !ks.sweep(91, 5000) {
+		for !ks.Sweep(91, 5000) {
 			calls++
 			if calls > 2*inPass/5000+300 {
 				t.Fatalf("pass %d did not finish in %d calls", pass, calls)
@@ -190,8 +190,8 @@ func TestKeysetSweepPasses(t *testing.T) {
 		}
 	}
 	checkKeySet(t, &ks)
-	if want := n / 10; ks.len() != want {
-		t.Fatalf("after sweeping: %d keys, want %d", ks.len(), want)
+	if want := n / 10; ks.Len() != want {
+		t.Fatalf("after sweeping: %d keys, want %d", ks.Len(), want)
 	}
 	slotsAfter := slots()
 	for i := range ks.shards {
@@ -204,22 +204,22 @@ func TestKeysetSweepPasses(t *testing.T) {
 	if slotsAfter*3 > slotsBefore {
 		t.Errorf("%d slots after dropping 90%% of keys, from %d: shards not shrunk", slotsAfter, slotsBefore)
 	}
-	for !ks.sweep(1000, 1<<20) {
+	for !ks.Sweep(1000, 1<<20) {
 	}
-	for !ks.sweep(1000, 1<<20) {
+	for !ks.Sweep(1000, 1<<20) {
 	}
 	for i := range ks.shards {
 		if ks.shards[i].slots != nil {
 			t.Fatalf("shard %d kept %d slots with no keys", i, len(ks.shards[i].slots))
 		}
 	}
-	if ks.len() != 0 {
-		t.Fatalf("len = %d after expiring all", ks.len())
+	if ks.Len() != 0 {
+		t.Fatalf("len = %d after expiring all", ks.Len())
 	}
 	// And it fills again.
 	k := keyGen(r, 0)
-	ks.put(k, 5)
-	if at, ok := ks.get(k); !ok || at != 5 {
+	ks.Put(k, 5)
+	if at, ok := ks.Get(k); !ok || at != 5 {
 		t.Fatalf("get after refill = %d, %v", at, ok)
 	}
 }
@@ -251,8 +251,8 @@ func heapInuse() uint64 {
 func BenchmarkKeyset(b *testing.B) {
 	const n = 5_000_000
 	type set interface {
-		get(store.DedupKey) (uint32, bool)
-		put(store.DedupKey, uint32)
+		Get(store.DedupKey) (uint32, bool)
+		Put(store.DedupKey, uint32)
 	}
 	run := func(b *testing.B, mk func() set) {
 		var bytesPerKey, addNs, getNs float64
@@ -263,13 +263,13 @@ func BenchmarkKeyset(b *testing.B) {
 			t0 := time.Now()
 			for i := range uint64(n) {
 				k := benchKey(i)
-				if _, ok := s.get(k); !ok {
-					s.put(k, uint32(i))
+				if _, ok := s.Get(k); !ok {
+					s.Put(k, uint32(i))
 				}
 			}
 			t1 := time.Now()
 			for i := range uint64(n) {
-				if _, ok := s.get(benchKey(i)); !ok {
+				if _, ok := s.Get(benchKey(i)); !ok {
 					b.Fatal("key lost")
 				}
 			}
@@ -285,12 +285,12 @@ func BenchmarkKeyset(b *testing.B) {
 		b.ReportMetric(getNs/float64(b.N), "hit-ns/key")
 		b.ReportMetric(bytesPerKey/float64(b.N), "B/key")
 	}
-	b.Run("keySet", func(b *testing.B) { run(b, func() set { return new(keySet) }) })
+	b.Run("Set", func(b *testing.B) { run(b, func() set { return new(Set) }) })
 	b.Run("map", func(b *testing.B) { run(b, func() set { return mapSet{} }) })
 }
 
-// mapSet is the map the keySet replaced, for comparison.
+// mapSet is the map the Set replaced, for comparison.
 type mapSet map[store.DedupKey]uint32
 
-func (m mapSet) get(k store.DedupKey) (uint32, bool) { at, ok := m[k]; return at, ok }
-func (m mapSet) put(k store.DedupKey, at uint32)     { m[k] = max(m[k], at) }
+func (m mapSet) Get(k store.DedupKey) (uint32, bool) { at, ok := m[k]; return at, ok }
+func (m mapSet) Put(k store.DedupKey, at uint32)     { m[k] = max(m[k], at) }
