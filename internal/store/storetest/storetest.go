@@ -31,6 +31,14 @@ func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.
 
 // Run runs the whole suite against a backend.
 func Run(t *testing.T, open Opener) {
+	RunLog(t, open)
+	RunProfiles(t, open)
+	RunOutbox(t, open)
+}
+
+// RunLog runs the log's part of the suite: appends, reads, dedup, the
+// quarantine and the credentials.
+func RunLog(t *testing.T, open Opener) {
 	t.Run("AppendAndRead", func(t *testing.T) { testAppendAndRead(t, open) })
 	t.Run("Dedup", func(t *testing.T) { testDedup(t, open) })
 	t.Run("DedupWindow", func(t *testing.T) { testDedupWindow(t, open) })
@@ -38,8 +46,17 @@ func Run(t *testing.T, open Opener) {
 	t.Run("RecentEventsPaging", func(t *testing.T) { testRecentEventsPaging(t, open) })
 	t.Run("Quarantine", func(t *testing.T) { testQuarantine(t, open) })
 	t.Run("Credentials", func(t *testing.T) { testCredentials(t, open) })
+}
+
+// RunProfiles runs the profiles' part of the suite.
+func RunProfiles(t *testing.T, open Opener) {
 	t.Run("Profiles", func(t *testing.T) { runProfiles(t, open) })
 	t.Run("OverlappingProcessors", func(t *testing.T) { testOverlappingProcessors(t, open) })
+}
+
+// RunOutbox runs the destinations' part of the suite: the outbox and the
+// leases.
+func RunOutbox(t *testing.T, open Opener) {
 	t.Run("Outbox", func(t *testing.T) { runOutbox(t, open) })
 	t.Run("Leases", func(t *testing.T) { runLeases(t, open) })
 }
