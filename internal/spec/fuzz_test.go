@@ -158,7 +158,10 @@ func checkNormalized(t *testing.T, n *Normalizer, msg *Message, err error, pathT
 	if err != nil {
 		t.Fatalf("normalized output %s is rejected: %v", msg.JSON, err)
 	}
-	if again.Type != msg.Type || again.MessageID != msg.MessageID || again.UserID != msg.UserID || again.GroupID != msg.GroupID {
+	if again.Type != msg.Type || again.MessageID != msg.MessageID || again.UserID != msg.UserID || again.GroupID != msg.GroupID || again.Routing != msg.Routing {
 		t.Fatalf("normalizing the output changed it: %+v, then %+v", msg, again)
+	}
+	if back, err := ReadStored(msg.JSON); err != nil || back.Routing != msg.Routing {
+		t.Fatalf("ReadStored(%s) = %+v, %v; want Routing %+v", msg.JSON, back, err, msg.Routing)
 	}
 }

@@ -50,9 +50,11 @@ type Message struct {
 	MessageID   string
 	UserID      string
 	AnonymousID string
-	GroupID     string
-	PreviousID  string
-	Event       string
+	// GroupID is the groupId field as sent, of any call type.
+	GroupID    string
+	PreviousID string
+	// Routing is what the log stores next to the body, computed here once.
+	Routing Routing
 	// ReceivedAt is server time; Timestamp is the corrected event time.
 	ReceivedAt time.Time
 	Timestamp  time.Time
@@ -64,6 +66,22 @@ type Message struct {
 	// JSON is the normalized message: every field the client sent (unknown
 	// ones verbatim) with the normalized ones rewritten.
 	JSON []byte
+}
+
+// Routing is what a call names, as the log stores it next to the body so
+// that no reader parses the body to route or apply the call. Ids are
+// strings: a numeric id is its decimal string (NumberString).
+type Routing struct {
+	UserID      string
+	AnonymousID string
+	// PreviousID is an alias call's previousId.
+	PreviousID string
+	// GroupID is a group call's groupId, else the call's context.groupId
+	// (the batch's when the message has none) by the rule of a numeric
+	// groupId; "" when it has none or it is neither a string nor a number.
+	GroupID string
+	// Name is a track call's event, or a page or screen call's name.
+	Name string
 }
 
 // TimeLayout is how Roster writes times: UTC, millisecond precision, as the

@@ -43,8 +43,9 @@ type Normalizer struct {
 	// in is a bytes.Buffer because jsontext reads one in place, so
 	// values alias the input instead of a copy of it.
 	in bytes.Buffer
-	// members is reused from message to message.
+	// members and context are reused from message to message.
 	members []member
+	context []member
 	dec     *jsontext.Decoder
 }
 
@@ -127,9 +128,9 @@ func jsonError(field string, err error) *Error {
 
 // fields are the members of a call that normalization reads or rewrites.
 type fields struct {
-	typ, messageID, userID, anonymousID, groupID, previousID, event jsontext.Value
-	traits, properties, context, integrations                       jsontext.Value
-	timestamp, originalTimestamp, sentAt, writeKey                  jsontext.Value
+	typ, messageID, userID, anonymousID, groupID, previousID, event, name jsontext.Value
+	traits, properties, context, integrations                             jsontext.Value
+	timestamp, originalTimestamp, sentAt, writeKey                        jsontext.Value
 }
 
 func (f *fields) set(m member) {
@@ -148,6 +149,8 @@ func (f *fields) set(m member) {
 		f.previousID = m.value
 	case "event":
 		f.event = m.value
+	case "name":
+		f.name = m.value
 	case "traits":
 		f.traits = m.value
 	case "properties":
@@ -242,6 +245,9 @@ func (n *Normalizer) Normalize(raw []byte, pathType string, d *Defaults, receive
 	if err := validate(msg, &f); err != nil {
 		return msg, err
 	}
+	if err := n.route(msg, &f, d); err != nil {
+		return msg, err
+	}
 
 	// Times: the client's timestamp is corrected for its clock skew, which
 	// is what sentAt measures.
@@ -304,10 +310,11 @@ func validate(msg *Message, f *fields) error {
 			return errorf(CodeMissingField, "previousId", "is required for alias calls")
 		}
 	case Track:
-		if err := stringField(&msg.Event, "event", f.event); err != nil {
+		var event string
+		if err := stringField(&event, "event", f.event); err != nil {
 			return err
 		}
-		if msg.Event == "" {
+		if event == "" {
 			return errorf(CodeMissingField, "event", "is required for track calls")
 		}
 	}
