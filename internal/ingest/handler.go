@@ -274,15 +274,21 @@ func (h *Handler) append(w http.ResponseWriter, r *http.Request, events []store.
 }
 
 func event(src store.Source, m *spec.Message) store.Event {
+	r := m.Routing
 	return store.Event{
-		Workspace:  src.Workspace,
-		Source:     src.Name,
-		MessageID:  m.MessageID,
-		Type:       m.Type,
-		ReceivedAt: m.ReceivedAt,
-		Timestamp:  m.Timestamp,
-		Warnings:   m.Warnings,
-		Body:       m.JSON,
+		Workspace:   src.Workspace,
+		Source:      src.Name,
+		MessageID:   m.MessageID,
+		Type:        m.Type,
+		ReceivedAt:  m.ReceivedAt,
+		Timestamp:   m.Timestamp,
+		Warnings:    m.Warnings,
+		UserID:      r.UserID,
+		AnonymousID: r.AnonymousID,
+		PreviousID:  r.PreviousID,
+		GroupID:     r.GroupID,
+		Name:        r.Name,
+		Body:        m.JSON,
 	}
 }
 

@@ -221,7 +221,7 @@ func (s *Store) write(ctx context.Context, events []store.Event, quarantined []s
 }
 
 func insertEvents(ctx context.Context, tx *sql.Tx, events []store.Event) error {
-	const columns = 8
+	const columns = 13
 	args := make([]any, 0, len(events)*columns)
 	for _, e := range events {
 		var warnings any
@@ -233,9 +233,10 @@ func insertEvents(ctx context.Context, tx *sql.Tx, events []store.Event) error {
 			warnings = string(b)
 		}
 		args = append(args, e.Workspace, e.Source, e.MessageID, e.Type,
-			e.ReceivedAt.UnixMilli(), e.Timestamp.UnixMilli(), warnings, e.Body)
+			e.ReceivedAt.UnixMilli(), e.Timestamp.UnixMilli(), warnings,
+			e.UserID, e.AnonymousID, e.PreviousID, e.GroupID, e.Name, e.Body)
 	}
-	if err := insertMany(ctx, tx, "INSERT INTO events(workspace, source, message_id, type, received_at, timestamp, warnings, body) VALUES ", columns, "", args); err != nil {
+	if err := insertMany(ctx, tx, "INSERT INTO events(workspace, source, message_id, type, received_at, timestamp, warnings, user_id, anonymous_id, previous_id, group_id, name, body) VALUES ", columns, "", args); err != nil {
 		return fmt.Errorf("sqlite: insert events: %w", err)
 	}
 	return nil
@@ -279,7 +280,7 @@ func insertQuarantined(ctx context.Context, tx *sql.Tx, qs []store.Quarantined) 
 // timeMillis reads a stored time: Unix milliseconds, shown in UTC.
 func timeMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
-const eventColumns = "seq, workspace, source, message_id, type, received_at, timestamp, warnings, body"
+const eventColumns = "seq, workspace, source, message_id, type, received_at, timestamp, warnings, user_id, anonymous_id, previous_id, group_id, name, body"
 
 // Read implements store.Log.
 func (s *Store) Read(ctx context.Context, after int64, limit int) ([]store.Event, error) {
@@ -311,7 +312,8 @@ func scanEvents(rows *sql.Rows) ([]store.Event, error) {
 			received, ts int64
 			warnings     sql.NullString
 		)
-		if err := rows.Scan(&e.Seq, &e.Workspace, &e.Source, &e.MessageID, &e.Type, &received, &ts, &warnings, &e.Body); err != nil {
+		if err := rows.Scan(&e.Seq, &e.Workspace, &e.Source, &e.MessageID, &e.Type, &received, &ts, &warnings,
+			&e.UserID, &e.AnonymousID, &e.PreviousID, &e.GroupID, &e.Name, &e.Body); err != nil {
 			return nil, fmt.Errorf("sqlite: scan event: %w", err)
 		}
 		e.ReceivedAt = timeMillis(received)
