@@ -15,52 +15,44 @@ import (
 	"roster/internal/store"
 )
 
-// message is the part of a normalized event that profiles use. Ids are
-// already strings: ingestion stored numeric ids as their decimal string.
-type message struct {
-	UserID      *string        `json:"userId"`
-	AnonymousID *string        `json:"anonymousId"`
-	GroupID     *string        `json:"groupId"`
-	PreviousID  *string        `json:"previousId"`
-	Traits      jsontext.Value `json:"traits"`
-	Context     struct {
-		GroupID jsontext.Value `json:"groupId"`
-	} `json:"context"`
+// traitsOf is the part of a body that profiles read: the ids, group and
+// name come with the event, computed once by ingestion.
+type traitsOf struct {
+	Traits jsontext.Value `json:"traits"`
 }
 
 // lenient reads a stored body as encoding/json would: the log keeps what
 // ingestion accepted, and a later decoder must not reject it.
 var lenient = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true), jsonv2.MatchCaseInsensitiveNames(true))
 
-func str(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
-// FromEvent derives the profile update of one logged event.
+// FromEvent derives the profile update of one logged event. Only the
+// traits of identify and group calls are read from the body.
 func FromEvent(e store.Event) (store.ProfileUpdate, error) {
 	u := store.ProfileUpdate{
-		Seq:       e.Seq,
-		Workspace: e.Workspace,
-		Source:    e.Source,
-		MessageID: e.MessageID,
-		Type:      e.Type,
-		Timestamp: e.Timestamp,
+		Seq:         e.Seq,
+		Workspace:   e.Workspace,
+		Source:      e.Source,
+		MessageID:   e.MessageID,
+		Type:        e.Type,
+		Timestamp:   e.Timestamp,
+		UserID:      e.UserID,
+		AnonymousID: e.AnonymousID,
+		PreviousID:  e.PreviousID,
 	}
-	var m message
+	switch e.Type {
+	case spec.Group, spec.Track, spec.Page, spec.Screen:
+		// identify and alias calls join no group, even with a
+		// context.groupId: they say who a user is, not where.
+		u.GroupID = e.GroupID
+	}
+	if e.Type != spec.Group && e.Type != spec.Identify {
+		return u, nil
+	}
+	var m traitsOf
 	if err := jsonv2.Unmarshal(e.Body, &m, lenient); err != nil {
 		return u, fmt.Errorf("profile: event %d: %w", e.Seq, err)
 	}
-	u.UserID, u.AnonymousID, u.PreviousID = str(m.UserID), str(m.AnonymousID), str(m.PreviousID)
-	switch e.Type {
-	case spec.Group:
-		u.GroupID = str(m.GroupID)
-	case spec.Track, spec.Page, spec.Screen:
-		u.GroupID = idString(m.Context.GroupID)
-	}
-	if (e.Type == spec.Group || e.Type == spec.Identify) && len(m.Traits) > 0 && m.Traits[0] == '{' {
+	if len(m.Traits) > 0 && m.Traits[0] == '{' {
 		traits, err := Traits(e.Type, m.Traits)
 		if err != nil {
 			return u, fmt.Errorf("profile: event %d: traits: %w", e.Seq, err)
@@ -68,25 +60,6 @@ func FromEvent(e store.Event) (store.ProfileUpdate, error) {
 		u.Traits = traits
 	}
 	return u, nil
-}
-
-// idString reads context.groupId, which clients send as a string or a number.
-func idString(raw jsontext.Value) string {
-	v := jsontext.Value(bytes.TrimSpace(raw))
-	switch v.Kind() {
-	case '"':
-		var s string
-		if json.Unmarshal(v, &s) == nil {
-			return s
-		}
-	case '0':
-		// The same decimal string ingestion makes of a numeric groupId, so
-		// that 1e3 here and there is one group.
-		if s, err := spec.NumberString(string(v)); err == nil {
-			return s
-		}
-	}
-	return ""
 }
 
 // Traits lists the traits of a traits object of a group or identify call in
