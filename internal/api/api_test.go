@@ -76,7 +76,7 @@ func newFixture(t *testing.T, nEvents, nQuarantined int) *fixture {
 
 func event(ws, id string, ts time.Time) store.Event {
 	return store.Event{Workspace: ws, Source: "web", MessageID: id, Type: "group",
-		ReceivedAt: ts.Add(time.Second), Timestamp: ts,
+		ReceivedAt: ts.Add(time.Second), Timestamp: ts, UserID: "u1", GroupID: "g1",
 		Body: []byte(fmt.Sprintf(`{"type":"group","messageId":%q,"userId":"u1","groupId":"g1"}`, id))}
 }
 

@@ -71,8 +71,14 @@ func (f *fakeStore) addMember(ws string, m store.Membership) {
 	g.members = append(g.members, m)
 }
 
-// addEvent files an event under a profile ("users" key or "accounts" id).
+// addEvent files an event under a profile ("users" key or "accounts" id),
+// with the ids, group and name the log keeps next to its body as spec
+// reads them back from it.
 func (f *fakeStore) addEvent(collection, key string, e store.Event) {
+	if m, err := spec.ReadStored(e.Body); err == nil {
+		r := m.Routing
+		e.UserID, e.AnonymousID, e.PreviousID, e.GroupID, e.Name = r.UserID, r.AnonymousID, r.PreviousID, r.GroupID, r.Name
+	}
 	k := wsKey{e.Workspace, collection + "/" + key}
 	f.events[k] = append(f.events[k], e)
 }

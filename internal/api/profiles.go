@@ -369,11 +369,13 @@ func (f eventFilter) keep(e store.Event) bool {
 	if f.include == nil && f.exclude == nil {
 		return true
 	}
-	var m struct {
-		Event string `json:"event"`
+	// The filters name track events, as Segment's do: a page's name is
+	// not an event name.
+	name := ""
+	if e.Type == spec.Track {
+		name = e.Name
 	}
-	json.Unmarshal(e.Body, &m) //nolint:errcheck // a body without a name has the name ""
-	return (f.include == nil || f.include[m.Event]) && !f.exclude[m.Event]
+	return (f.include == nil || f.include[name]) && !f.exclude[name]
 }
 
 func (h *Handler) profileEvents(w http.ResponseWriter, r *http.Request, ws string, id profileID) {
@@ -462,16 +464,6 @@ func (h *Handler) scanEvents(ctx context.Context, ws string, ref profileRef, bef
 	}
 }
 
-// eventIDs are the ids a message names.
-type eventIDs struct {
-	UserID      *string         `json:"userId"`
-	AnonymousID *string         `json:"anonymousId"`
-	GroupID     json.RawMessage `json:"groupId"`
-	Context     struct {
-		GroupID json.RawMessage `json:"groupId"`
-	} `json:"context"`
-}
-
 type eventExternalID struct {
 	Collection string `json:"collection"`
 	Type       string `json:"type"`
@@ -485,8 +477,6 @@ type eventExternalID struct {
 func profileEventView(e store.Event) map[string]json.RawMessage {
 	v := map[string]json.RawMessage{}
 	json.Unmarshal(e.Body, &v) //nolint:errcheck // the log holds normalized JSON objects; a bad one shows only the fields below
-	var ids eventIDs
-	json.Unmarshal(e.Body, &ids) //nolint:errcheck // as above
 	put := func(name string, val any) {
 		b, err := json.Marshal(val)
 		if err == nil {
@@ -495,23 +485,19 @@ func profileEventView(e store.Event) map[string]json.RawMessage {
 	}
 	var xids []eventExternalID
 	related := map[string]string{}
-	if ids.UserID != nil && *ids.UserID != "" {
-		xids = append(xids, eventExternalID{store.Users, store.IDUserID, *ids.UserID, "none"})
-		related[store.Users] = store.IDUserID + ":" + *ids.UserID
+	if e.UserID != "" {
+		xids = append(xids, eventExternalID{store.Users, store.IDUserID, e.UserID, "none"})
+		related[store.Users] = store.IDUserID + ":" + e.UserID
 	}
-	if ids.AnonymousID != nil && *ids.AnonymousID != "" {
-		xids = append(xids, eventExternalID{store.Users, store.IDAnonymousID, *ids.AnonymousID, "none"})
+	if e.AnonymousID != "" {
+		xids = append(xids, eventExternalID{store.Users, store.IDAnonymousID, e.AnonymousID, "none"})
 		if related[store.Users] == "" {
-			related[store.Users] = store.IDAnonymousID + ":" + *ids.AnonymousID
+			related[store.Users] = store.IDAnonymousID + ":" + e.AnonymousID
 		}
 	}
-	// A group call names its group in groupId; other calls may attribute
-	// themselves to one with context.groupId, as profiles do.
-	gid := idString(ids.GroupID)
-	if gid == "" && e.Type != spec.Group {
-		gid = idString(ids.Context.GroupID)
-	}
-	if gid != "" {
+	// A group call's groupId, else the call's context.groupId, as the log
+	// has it.
+	if gid := e.GroupID; gid != "" {
 		xids = append(xids, eventExternalID{store.Accounts, store.IDGroupID, gid, "none"})
 		related[store.Accounts] = store.IDGroupID + ":" + gid
 	}
@@ -535,26 +521,6 @@ func profileEventView(e store.Event) map[string]json.RawMessage {
 		}
 	}
 	return v
-}
-
-// idString reads an id sent as a string or a number.
-func idString(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	var s string
-	if raw[0] == '"' {
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) != nil {
-		return ""
-	}
-	return n.String()
 }
 
 // --- metadata ---
