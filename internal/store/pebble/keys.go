@@ -14,10 +14,10 @@ const (
 	prefixMeta        = 'a' // a + name → format version and other settings
 	prefixEvent       = 'e' // e + seq → event
 	prefixWorkspaceEv = 'w' // w + workspace + seq → nil: a workspace's events, for RecentEvents
-	prefixDedup       = 'd' // d + dedup key → Unix seconds it was seen
+	prefixDedup       = 'd' // d + Unix seconds it was seen + dedup key → nil
 	prefixQuarantine  = 'q' // q + workspace + id → quarantined message
-	prefixCredential  = 'k' // k + kind + workspace + name → source or access token
-	prefixOutbox      = 'o' // o + … → destinations' cursors, retries and dead letters
+	prefixCredential  = 'k' // k + kind + write key or token hash → source or access token
+	prefixOutbox      = 'o' // o + kind + destination + … → destinations' cursors, retries and dead letters (outbox.go)
 	prefixCursor      = 'c' // c + name → a processor's position in the log
 	prefixProfile     = 'p' // p + workspace + kind + id → profile.Record
 	prefixIdentity    = 'i' // i + workspace + id type + id → user key
