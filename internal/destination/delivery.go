@@ -35,13 +35,11 @@ type Target struct {
 // ID names the destination in the outbox: "<workspace>/<name>".
 func (t Target) ID() string { return t.Workspace + "/" + t.Name }
 
-// takes says whether the destination gets ev at all, and with which
-// per-destination options.
-func (t Target) takes(e store.Event, ev Event) (bool, []byte) {
-	if e.Workspace != t.Workspace || (len(t.Types) > 0 && !slices.Contains(t.Types, e.Type)) {
-		return false, nil
-	}
-	return Enabled(ev.Integrations, t.Name)
+// takes says whether the destination may get e, from what the log stores
+// next to the body: its workspace and call type. The integrations object
+// decides after.
+func (t Target) takes(e store.Event) bool {
+	return e.Workspace == t.Workspace && (len(t.Types) == 0 || slices.Contains(t.Types, e.Type))
 }
 
 // Deliverer sends one destination's events: new ones from its cursor over
@@ -125,12 +123,18 @@ func (d *Deliverer) Round(ctx context.Context) (int, time.Duration, error) {
 	}
 	var take []Event
 	for _, e := range events {
-		ev, err := Parse(e.Seq, e.Body)
+		// Another workspace's events, and types the destination does not
+		// take, are not decoded at all.
+		if !d.target.takes(e) {
+			out.Skipped++
+			continue
+		}
+		ev, err := FromLog(e)
 		if err != nil {
 			out.Dead = append(out.Dead, dead(store.Delivery{Seq: e.Seq, Body: e.Body}, now, err))
 			continue
 		}
-		ok, opts := d.target.takes(e, ev)
+		ok, opts := Enabled(ev.Integrations, d.target.Name)
 		if !ok {
 			out.Skipped++
 			continue

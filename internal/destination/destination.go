@@ -12,43 +12,81 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"roster/internal/spec"
+	"roster/internal/store"
 )
 
-// Event is a logged event as a conversion sees it: the normalized message
-// with its common fields read out. Ids are strings: ingestion stored numeric
-// ids as their decimal string.
+// Event is a logged event as a conversion sees it: the ids, group and name
+// that ingestion computed (store.Event), and the parts of the normalized
+// message a conversion builds its payload from.
 type Event struct {
-	Seq         int64           `json:"-"`
-	Type        string          `json:"type"`
-	MessageID   string          `json:"messageId"`
-	UserID      string          `json:"userId"`
-	AnonymousID string          `json:"anonymousId"`
-	GroupID     string          `json:"groupId"`
-	PreviousID  string          `json:"previousId"`
-	Event       string          `json:"event"`
-	Name        string          `json:"name"`
-	Timestamp   time.Time       `json:"timestamp"`
-	Traits      json.RawMessage `json:"traits"`
-	Properties  json.RawMessage `json:"properties"`
-	Context     json.RawMessage `json:"context"`
+	Seq         int64
+	Type        string
+	MessageID   string
+	UserID      string
+	AnonymousID string
+	// GroupID is a group call's groupId, else the call's context.groupId.
+	GroupID    string
+	PreviousID string
+	// Name is a track call's event, or a page or screen call's name.
+	Name       string
+	Timestamp  time.Time
+	Traits     json.RawMessage
+	Properties json.RawMessage
+	Context    json.RawMessage
 	// Integrations is the message's integrations object, as sent.
-	Integrations json.RawMessage `json:"integrations"`
+	Integrations json.RawMessage
 	// Options is the integrations object's value for this destination
 	// when it is an object (per-destination options), else nil. Delivery
 	// sets it.
-	Options json.RawMessage `json:"-"`
+	Options json.RawMessage
 	// Body is the whole normalized message.
-	Body json.RawMessage `json:"-"`
+	Body json.RawMessage
 }
 
-// Parse reads a logged event's normalized body.
+// payload is what a conversion reads from the body itself.
+type payload struct {
+	Traits       json.RawMessage `json:"traits"`
+	Properties   json.RawMessage `json:"properties"`
+	Context      json.RawMessage `json:"context"`
+	Integrations json.RawMessage `json:"integrations"`
+}
+
+// FromLog is a logged event as a conversion sees it: what the log stores
+// next to the body as it is, the payload from the body.
+func FromLog(e store.Event) (Event, error) {
+	var p payload
+	if err := json.Unmarshal(e.Body, &p); err != nil {
+		return Event{}, fmt.Errorf("destination: event %d: %w", e.Seq, err)
+	}
+	return event(e, p), nil
+}
+
+// Parse is the event a body alone holds, for a retry, which the outbox
+// keeps as its body: spec reads back what ingestion computed with it, by
+// the same rules.
 func Parse(seq int64, body []byte) (Event, error) {
-	var e Event
-	if err := json.Unmarshal(body, &e); err != nil {
+	m, err := spec.ReadStored(body)
+	if err != nil {
 		return Event{}, fmt.Errorf("destination: event %d: %w", seq, err)
 	}
-	e.Seq, e.Body = seq, body
-	return e, nil
+	var p struct {
+		payload
+		Timestamp time.Time `json:"timestamp"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return Event{}, fmt.Errorf("destination: event %d: %w", seq, err)
+	}
+	r := m.Routing
+	return event(store.Event{Seq: seq, Type: m.Type, MessageID: m.MessageID, Timestamp: p.Timestamp,
+		UserID: r.UserID, AnonymousID: r.AnonymousID, PreviousID: r.PreviousID, GroupID: r.GroupID, Name: r.Name, Body: body}, p.payload), nil
+}
+
+func event(e store.Event, p payload) Event {
+	return Event{Seq: e.Seq, Type: e.Type, MessageID: e.MessageID, UserID: e.UserID, AnonymousID: e.AnonymousID,
+		GroupID: e.GroupID, PreviousID: e.PreviousID, Name: e.Name, Timestamp: e.Timestamp,
+		Traits: p.Traits, Properties: p.Properties, Context: p.Context, Integrations: p.Integrations, Body: e.Body}
 }
 
 // TraitMap decodes an event's traits (or properties) object; an absent or

@@ -19,10 +19,10 @@ func (c *converter) Convert(ev destination.Event) ([]destination.Request, error)
 	case spec.Identify:
 		return c.identify(ev)
 	case spec.Track:
-		if ev.Event == "" {
+		if ev.Name == "" {
 			return nil, fmt.Errorf("amplitude: track without an event name: %w", destination.ErrPermanent)
 		}
-		return c.track(ev, ev.Event)
+		return c.track(ev, ev.Name)
 	case spec.Page, spec.Screen:
 		return c.track(ev, viewedName(ev))
 	}
@@ -108,8 +108,9 @@ func (c *converter) track(ev destination.Event, eventType string) ([]destination
 	if len(props) > 0 {
 		e["event_properties"] = props
 	}
-	if g, _ := destination.String(ctx["groupId"]); g != "" {
-		e["groups"] = map[string]any{c.groupType: g}
+	// The call's group, context.groupId as ingestion read it.
+	if ev.GroupID != "" {
+		e["groups"] = map[string]any{c.groupType: ev.GroupID}
 	}
 	for _, f := range contextFields {
 		if s, _ := destination.String(destination.Lookup(ctx, f.path...)); s != "" {

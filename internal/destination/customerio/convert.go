@@ -26,7 +26,7 @@ func (c *CustomerIO) Convert(ev destination.Event) ([]destination.Request, error
 	case "group":
 		return c.group(ev)
 	case "track":
-		return c.event(ev, "event", ev.Event)
+		return c.event(ev, "event", ev.Name)
 	case "page":
 		return c.event(ev, "page", pageName(ev))
 	case "screen":

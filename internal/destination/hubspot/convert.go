@@ -101,7 +101,7 @@ func (h *HubSpot) track(ev destination.Event) ([]destination.Request, error) {
 		email, ok = destination.Email(destination.ContextTraits(ev))
 	}
 	if !ok {
-		return nil, fmt.Errorf("hubspot: track %q without a valid email in properties or context.traits (HubSpot needs one to find the contact): %w", ev.Event, destination.ErrPermanent)
+		return nil, fmt.Errorf("hubspot: track %q without a valid email in properties or context.traits (HubSpot needs one to find the contact): %w", ev.Name, destination.ErrPermanent)
 	}
 	custom := map[string]string{}
 	for _, k := range destination.SortedKeys(props) {
@@ -136,11 +136,11 @@ func (h *HubSpot) eventName(ev destination.Event) (string, bool) {
 	if len(ev.Options) > 0 && json.Unmarshal(ev.Options, &opts) == nil && opts.EventName != "" {
 		return opts.EventName, true
 	}
-	if n, ok := h.events[ev.Event]; ok {
+	if n, ok := h.events[ev.Name]; ok {
 		return n, true
 	}
 	for _, k := range h.eventNames {
-		if strings.EqualFold(k, ev.Event) {
+		if strings.EqualFold(k, ev.Name) {
 			return h.events[k], true
 		}
 	}

@@ -277,11 +277,11 @@ func specAddress(v any) any {
 }
 
 func (ic *Intercom) track(ev destination.Event) ([]destination.Request, error) {
-	if ev.Event == "" {
+	if ev.Name == "" {
 		return nil, fmt.Errorf("intercom: track without an event name: %w", destination.ErrPermanent)
 	}
 	props := destination.TraitMap(ev.Properties)
-	body := map[string]any{"event_name": ev.Event, "created_at": ev.Timestamp.Unix()}
+	body := map[string]any{"event_name": ev.Name, "created_at": ev.Timestamp.Unix()}
 	if ev.UserID != "" {
 		body["user_id"] = ev.UserID
 	} else if email, ok := destination.Email(props); ok {

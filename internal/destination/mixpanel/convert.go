@@ -17,10 +17,10 @@ func (c *converter) Convert(ev destination.Event) ([]destination.Request, error)
 	case spec.Identify:
 		return c.identify(ev)
 	case spec.Track:
-		if ev.Event == "" {
+		if ev.Name == "" {
 			return nil, fmt.Errorf("mixpanel: track without an event name: %w", destination.ErrPermanent)
 		}
-		return c.track(ev, ev.Event)
+		return c.track(ev, ev.Name)
 	case spec.Page:
 		return c.track(ev, "Loaded a Page")
 	case spec.Screen:
@@ -124,9 +124,10 @@ func (c *converter) track(ev destination.Event, name string) ([]destination.Requ
 			props["category"] = cat
 		}
 	}
-	if g, _ := destination.String(ctx["groupId"]); g != "" {
+	// The call's group, context.groupId as ingestion read it.
+	if ev.GroupID != "" {
 		if _, set := props[c.groupKey]; !set {
-			props[c.groupKey] = g
+			props[c.groupKey] = ev.GroupID
 		}
 	}
 	return one(c.event(ev, name, id, props))
