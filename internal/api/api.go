@@ -18,6 +18,7 @@ import (
 type Reader interface {
 	Log
 	Profiles
+	Progress
 }
 
 // Log is the part of the event log the read API lists.
@@ -65,6 +66,7 @@ const (
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/workspaces/{workspace}/events", h.authorized(h.events))
 	mux.Handle("GET /v1/workspaces/{workspace}/quarantine", h.authorized(h.quarantine))
+	mux.Handle("GET /v1/workspaces/{workspace}/processing", h.inWorkspace(h.processing))
 	h.registerProfiles(mux)
 	h.registerGroups(mux)
 }

@@ -29,6 +29,10 @@ type fakeStore struct {
 	events     map[wsKey][]store.Event
 	lastQuery  store.GroupQuery
 	fail       error
+	// head and cursor are the log's and the profile processor's
+	// positions; unapplied are the events after cursor.
+	head, cursor int64
+	unapplied    []store.Event
 }
 
 type wsKey struct{ ws, key string }
@@ -89,6 +93,14 @@ func trait(name string, value string) store.Trait {
 
 func (f *fakeStore) RecentEvents(ctx context.Context, workspace string, before int64, limit int) ([]store.Event, error) {
 	return nil, f.fail
+}
+
+func (f *fakeStore) Head(ctx context.Context) (int64, error) { return f.head, f.fail }
+
+func (f *fakeStore) Cursor(ctx context.Context, name string) (int64, error) { return f.cursor, f.fail }
+
+func (f *fakeStore) Read(ctx context.Context, after int64, limit int) ([]store.Event, error) {
+	return f.unapplied[:min(limit, len(f.unapplied))], f.fail
 }
 
 func (f *fakeStore) RecentQuarantined(ctx context.Context, workspace string, before int64, limit int) ([]store.Quarantined, error) {

@@ -80,6 +80,9 @@ type Log interface {
 	RecentEvents(ctx context.Context, workspace string, before int64, limit int) ([]Event, error)
 	// RecentQuarantined does the same for the quarantine, by ID.
 	RecentQuarantined(ctx context.Context, workspace string, before int64, limit int) ([]Quarantined, error)
+	// Head returns the position of the last event in the log (0 when it
+	// is empty): processors are caught up when their cursor reaches it.
+	Head(ctx context.Context) (int64, error)
 }
 
 // Credentials keeps the sources and access tokens created at run time
