@@ -11,6 +11,7 @@ import (
 
 	"roster/internal/pipeline"
 	"roster/internal/profile"
+	"roster/internal/spec"
 	"roster/internal/store"
 )
 
@@ -32,8 +33,14 @@ func (c call) event(ws string) store.Event {
 		body += "," + c.body
 	}
 	body += "}"
-	return store.Event{Workspace: ws, Source: "web", MessageID: c.msgID, Type: c.typ,
+	e := store.Event{Workspace: ws, Source: "web", MessageID: c.msgID, Type: c.typ,
 		ReceivedAt: t0.Add(c.at), Timestamp: t0.Add(c.at), Body: []byte(body)}
+	// With the ids, group and name ingestion would have logged with it.
+	if m, err := spec.ReadStored(e.Body); err == nil {
+		r := m.Routing
+		e.UserID, e.AnonymousID, e.PreviousID, e.GroupID, e.Name = r.UserID, r.AnonymousID, r.PreviousID, r.GroupID, r.Name
+	}
+	return e
 }
 
 // scenario appends calls (each its own append, in order) and applies them.

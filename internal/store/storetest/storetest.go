@@ -66,7 +66,7 @@ func Event(workspace, source, messageID string) store.Event {
 	ts := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	return store.Event{
 		Workspace: workspace, Source: source, MessageID: messageID, Type: "group",
-		ReceivedAt: ts.Add(time.Second), Timestamp: ts,
+		ReceivedAt: ts.Add(time.Second), Timestamp: ts, UserID: "u1", GroupID: "g1",
 		Body: []byte(fmt.Sprintf(`{"type":"group","messageId":%q,"groupId":"g1","userId":"u1"}`, messageID)),
 	}
 }
