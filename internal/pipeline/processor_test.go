@@ -160,6 +160,8 @@ func groupEvent(seq int64) store.Event {
 		MessageID: fmt.Sprintf("m%d", seq),
 		Type:      spec.Group,
 		Timestamp: time.Date(2024, 1, 1, 0, 0, int(seq), 0, time.UTC),
+		UserID:    fmt.Sprintf("u%d", seq),
+		GroupID:   fmt.Sprintf("g%d", seq),
 		Body:      fmt.Appendf(nil, `{"type":"group","userId":"u%d","groupId":"g%d","traits":{"plan":"p%d"}}`, seq, seq, seq),
 	}
 }
@@ -311,7 +313,7 @@ func TestStepSkipsUnreadableEvent(t *testing.T) {
 func TestStepAllUnreadableStillMovesCursor(t *testing.T) {
 	log := &fakeLog{events: []store.Event{
 		{Seq: 5, Type: spec.Identify, Body: []byte(`{`)},
-		{Seq: 6, Type: spec.Track, Body: []byte(``)},
+		{Seq: 6, Type: spec.Group, Body: []byte(``)},
 	}}
 	profiles := &fakeProfiles{cursor: 4}
 	logger, logs := newLogger()
