@@ -24,7 +24,8 @@ type Config struct {
 	// and nowhere else.
 	URL      string
 	WriteKey string
-	// Token is an access token of Workspace, needed by Verify.
+	// Token is an access token of Workspace, needed by Verify; with it a
+	// run also measures how long profiles take to cover it.
 	Token     string
 	Workspace string
 

@@ -33,6 +33,7 @@ type fake struct {
 	delay       time.Duration // before answering a POST
 	hide        string        // a messageId the listing leaves out
 	double      string        // a messageId the listing shows twice
+	lagPolls    int           // the processing route reports events behind this many times
 
 	mu         sync.Mutex
 	stored     []stored // seq is the index + 1
@@ -62,6 +63,17 @@ func newFake(t *testing.T) *fake {
 	return f
 }
 
+// processing reports the profile cursor lagPolls events behind the head,
+// one event less each poll.
+func (f *fake) processing(w http.ResponseWriter) {
+	f.mu.Lock()
+	head := int64(len(f.stored))
+	behind := min(int64(f.lagPolls), head)
+	f.lagPolls = max(0, f.lagPolls-1)
+	f.mu.Unlock()
+	fmt.Fprintf(w, `{"head":%d,"cursor":%d,"behind":%d}`, head, head-behind, behind)
+}
+
 // seed stores n events of another sender before the run.
 func (f *fake) seed(n int) {
 	for i := range n {
@@ -72,6 +84,10 @@ func (f *fake) seed(n int) {
 func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet && r.URL.Path == "/v1/workspaces/default/events" {
 		f.list(w, r)
+		return
+	}
+	if r.Method == http.MethodGet && r.URL.Path == "/v1/workspaces/default/processing" {
+		f.processing(w)
 		return
 	}
 	if user, _, _ := r.BasicAuth(); user != fakeKey {

@@ -81,7 +81,7 @@ func runFloor(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer f.Close()
-	cfg.URL, cfg.Label, cfg.Verify = f.URL, "floor", false
+	cfg.URL, cfg.Label, cfg.Verify, cfg.Token = f.URL, "floor", false, ""
 	if cfg.RunID != "" {
 		cfg.RunID += "-floor"
 	}
@@ -199,6 +199,14 @@ func details(b *strings.Builder, res *Result, labelled bool) {
 	}
 	if res.Interrupted {
 		fmt.Fprintf(b, "interrupted%s after %.1fs\n", label, res.Seconds)
+	}
+	if p := res.Processing; p != nil {
+		if p.TimedOut {
+			fmt.Fprintf(b, "profiles%s: NOT caught up %.1fs after the last ack (%s events behind then)\n", label, p.CaughtUpSeconds, thousands(p.BehindAtEnd))
+		} else {
+			fmt.Fprintf(b, "profiles%s: caught up %.2fs after the last ack (%s events behind then), %s events/s end to end\n",
+				label, p.CaughtUpSeconds, thousands(p.BehindAtEnd), thousands(int64(p.EndToEndPerSec)))
+		}
 	}
 	if v := res.Verify; v != nil {
 		status := "OK, every acknowledged event is stored exactly once"

@@ -46,6 +46,9 @@ type Result struct {
 	Latency     Latency       `json:"latencyMs"`
 	Interrupted bool          `json:"interrupted,omitempty"`
 	Verify      *VerifyResult `json:"verify,omitempty"`
+	// Processing is how long profiles took to cover the run, measured when
+	// an access token is given.
+	Processing *Processing `json:"processing,omitempty"`
 	// Warmup is what the warm-up before the run sent, counted nowhere else.
 	Warmup *Warmup `json:"warmup,omitempty"`
 }
@@ -91,7 +94,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	r := &runner{cfg: cfg, traffic: newTraffic(cfg, runID+"-"), client: client, errs: map[string]int64{}}
 	res := r.run(ctx)
+	ended := time.Now()
 	res.RunID = runID
+	if cfg.Token != "" && !res.Interrupted && r.fatal == nil {
+		if res.Processing, err = catchUp(ctx, client, cfg, res, ended); err != nil {
+			return res, fmt.Errorf("processing: %w", err)
+		}
+	}
 	if warm != nil {
 		res.Warmup = &Warmup{Seconds: warm.Seconds, Acked: warm.Acked, Failed: warm.Failed}
 	}

@@ -392,3 +392,21 @@ func TestWarmupIsNotCounted(t *testing.T) {
 		}
 	}
 }
+
+// A run with a token waits for the profile cursor to reach the head as it
+// was at the last ack, and counts that time in the end-to-end rate.
+func TestProcessingCatchUpIsMeasured(t *testing.T) {
+	f := newFake(t)
+	f.lagPolls = 5
+	cfg := config(f, 200)
+	cfg.Batch = 10
+	res := run(t, cfg)
+	p := res.Processing
+	if p == nil || p.TimedOut || p.Head != 200 || p.BehindAtEnd != 5 {
+		t.Fatalf("processing = %+v; want head 200, 5 behind at the end, caught up", p)
+	}
+	if p.CaughtUpSeconds < 4*0.02 || p.EndToEndPerSec <= 0 || p.EndToEndPerSec >= res.EventsPerSec {
+		t.Errorf("caught up after %.3fs at %.0f/s end to end, against %.0f/s acknowledged; want at least 4 polls' wait and a lower rate",
+			p.CaughtUpSeconds, p.EndToEndPerSec, res.EventsPerSec)
+	}
+}
