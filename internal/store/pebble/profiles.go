@@ -1,0 +1,304 @@
+package pebble
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"roster/internal/profile"
+	"roster/internal/store"
+)
+
+// Profiles are written by the profile engine (internal/profile) and kept
+// here as bytes: a record a profile, an identity → user key a key, a row a
+// membership, and a key per event filed under a profile, all in log order
+// where it matters. This file is the write side; profiles_read.go reads.
+
+// profileState serializes ApplyProfiles and ResetProfiles: the engine reads
+// the state a batch starts from, and no other writer may change it before
+// the batch commits.
+type profileState struct {
+	applying sync.Mutex
+}
+
+func profileKey(ref profile.Ref) []byte {
+	b := appendString([]byte{prefixProfile}, ref.Workspace)
+	b = append(b, byte(ref.Kind))
+	return appendString(b, ref.ID)
+}
+
+func identityKey(id profile.Identity) []byte {
+	b := appendString([]byte{prefixIdentity}, id.Workspace)
+	b = appendString(b, id.Type)
+	return appendString(b, id.ID)
+}
+
+func memberPrefix(workspace, groupID string) []byte {
+	return appendString(appendString([]byte{prefixMember}, workspace), groupID)
+}
+
+func profileEventPrefix(workspace, collection, key string) []byte {
+	b := appendString([]byte{prefixProfileEv}, workspace)
+	b = appendString(b, collection)
+	return appendString(b, key)
+}
+
+func historyPrefix(workspace, groupID string) []byte {
+	return appendString(appendString([]byte{prefixHistory}, workspace), groupID)
+}
+
+// Orders of ListGroups besides id, which is the order of the records.
+const (
+	orderName      = 'n'
+	orderFirstSeen = 'f'
+	orderLastSeen  = 'l'
+)
+
+func groupOrderPrefix(workspace string, order byte) []byte {
+	return append(appendString([]byte{prefixGroupOrder}, workspace), order)
+}
+
+// groupOrderKeys returns the index entries of a group's record.
+func groupOrderKeys(workspace, groupID string, r *profile.Record) [3][]byte {
+	return [3][]byte{
+		appendString(appendString(groupOrderPrefix(workspace, orderName), r.SortName()), groupID),
+		appendString(appendInt64(groupOrderPrefix(workspace, orderFirstSeen), r.First.At), groupID),
+		appendString(appendInt64(groupOrderPrefix(workspace, orderLastSeen), r.Last.At), groupID),
+	}
+}
+
+func cursorKey(name string) []byte { return appendString([]byte{prefixCursor}, name) }
+
+// Cursor implements store.Profiles.
+func (s *Store) Cursor(ctx context.Context, name string) (int64, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	return s.cursor(name)
+}
+
+func (s *Store) cursor(name string) (int64, error) {
+	v, closer, err := s.db.Get(cursorKey(name))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("pebble: read cursor %s: %w", name, err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("pebble: cursor %s: %w", name, errKey)
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+// ApplyProfiles implements store.Profiles: the engine works out the batch's
+// changes from the records it loads, and one Pebble batch writes them with
+// the cursor. The batch is not synced: profiles are derived from the log,
+// and the next synced log commit carries them to the disk; a crash before
+// it loses both the changes and the cursor, which are then applied again.
+func (s *Store) ApplyProfiles(ctx context.Context, updates []store.ProfileUpdate, upTo int64) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	s.profiles.applying.Lock()
+	defer s.profiles.applying.Unlock()
+	cursor, err := s.cursor(store.ProfileCursor)
+	if err != nil {
+		return err
+	}
+	if upTo <= cursor {
+		return nil
+	}
+	changes, err := profile.Apply(ctx, loader{s.db}, updates, cursor)
+	if err != nil {
+		return fmt.Errorf("pebble: %w", err)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := writeChanges(b, changes); err != nil {
+		return fmt.Errorf("pebble: apply profiles: %w", err)
+	}
+	if err := b.Set(cursorKey(store.ProfileCursor), binary.BigEndian.AppendUint64(nil, uint64(upTo)), nil); err != nil {
+		return fmt.Errorf("pebble: move cursor: %w", err)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("pebble: commit profiles: %w", err)
+	}
+	return nil
+}
+
+// writeChanges puts what the engine changed into b.
+func writeChanges(b *pebble.Batch, c *profile.Changes) error {
+	var buf []byte
+	for _, rc := range c.Records {
+		key := profileKey(rc.Ref)
+		if rc.Ref.Kind == profile.Group {
+			if err := writeGroupOrder(b, rc); err != nil {
+				return err
+			}
+		}
+		if rc.New == nil {
+			if rc.Old != nil {
+				if err := b.Delete(key, nil); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		buf = rc.New.Marshal(buf[:0])
+		if err := b.Set(key, buf, nil); err != nil {
+			return err
+		}
+	}
+	for id, userKey := range c.Identities {
+		if err := b.Set(identityKey(id), []byte(userKey), nil); err != nil {
+			return err
+		}
+	}
+	for _, m := range c.Memberships {
+		key := appendString(memberPrefix(m.Workspace, m.GroupID), m.UserKey)
+		var err error
+		if m.Deleted {
+			err = b.Delete(key, nil)
+		} else {
+			err = b.Set(key, binary.AppendVarint(binary.AppendVarint(buf[:0], m.Member.First), m.Member.Last), nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, e := range c.Events {
+		if err := b.Set(appendUint64(profileEventPrefix(e.Workspace, e.Collection, e.Key), uint64(e.Seq)), nil, nil); err != nil {
+			return err
+		}
+	}
+	for _, h := range c.History {
+		key := appendUint64(historyPrefix(h.Workspace, h.GroupID), uint64(h.Seq))
+		if err := b.Set(key, profile.MarshalHistory(buf[:0], h.Changes), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeGroupOrder moves a group's entries in ListGroups' orders: those
+// that changed are deleted and set anew.
+func writeGroupOrder(b *pebble.Batch, rc profile.RecordChange) error {
+	var old, cur [3][]byte
+	if rc.Old != nil {
+		old = groupOrderKeys(rc.Ref.Workspace, rc.Ref.ID, rc.Old)
+	}
+	if rc.New != nil {
+		cur = groupOrderKeys(rc.Ref.Workspace, rc.Ref.ID, rc.New)
+	}
+	for i := range old {
+		if bytes.Equal(old[i], cur[i]) {
+			continue
+		}
+		if old[i] != nil {
+			if err := b.Delete(old[i], nil); err != nil {
+				return err
+			}
+		}
+		if cur[i] != nil {
+			if err := b.Set(cur[i], nil, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ResetProfiles implements store.Profiles.
+func (s *Store) ResetProfiles(ctx context.Context) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	s.profiles.applying.Lock()
+	defer s.profiles.applying.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, p := range []byte{prefixCursor, prefixProfile, prefixIdentity, prefixMember, prefixProfileEv, prefixHistory, prefixGroupOrder} {
+		if err := b.DeleteRange([]byte{p}, []byte{p + 1}, nil); err != nil {
+			return fmt.Errorf("pebble: reset profiles: %w", err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("pebble: reset profiles: %w", err)
+	}
+	return nil
+}
+
+// loader reads what a batch starts from for the engine.
+type loader struct{ db *pebble.DB }
+
+// LoadIdentities implements profile.Loader.
+func (l loader) LoadIdentities(ctx context.Context, ids []profile.Identity) (map[profile.Identity]string, error) {
+	found := make(map[profile.Identity]string, len(ids))
+	keys := make([][]byte, len(ids))
+	for i, id := range ids {
+		keys[i] = identityKey(id)
+	}
+	err := l.getSorted(keys, func(i int, v []byte) error {
+		found[ids[i]] = string(v)
+		return nil
+	})
+	return found, err
+}
+
+// LoadRecords implements profile.Loader.
+func (l loader) LoadRecords(ctx context.Context, refs []profile.Ref) (map[profile.Ref]*profile.Record, error) {
+	found := make(map[profile.Ref]*profile.Record, len(refs))
+	keys := make([][]byte, len(refs))
+	for i, r := range refs {
+		keys[i] = profileKey(r)
+	}
+	err := l.getSorted(keys, func(i int, v []byte) error {
+		r, err := profile.Unmarshal(v)
+		if err != nil {
+			return fmt.Errorf("profile %v: %w", refs[i], err)
+		}
+		found[refs[i]] = r
+		return nil
+	})
+	return found, err
+}
+
+// getSorted looks keys up in key order, which reads each block of the LSM
+// once for the keys it holds, and calls found with the index of each key
+// that exists and its value (valid only during the call).
+func (l loader) getSorted(keys [][]byte, found func(i int, v []byte) error) error {
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(keys[a], keys[b]) })
+	it, err := l.db.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for _, i := range order {
+		if !it.SeekGE(keys[i]) || !bytes.Equal(it.Key(), keys[i]) {
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		if err := found(i, v); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
