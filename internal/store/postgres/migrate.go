@@ -194,6 +194,59 @@ var migrations = []string{
 		holder     text        NOT NULL,
 		expires_at timestamptz NOT NULL
 	);`,
+	// 4: profiles as the profile engine keeps them (internal/profile): one
+	// record per profile, not a row per trait. Profiles are derived from
+	// the log, so the old tables are dropped, not converted, and the
+	// profile cursor goes back to 0: the processor rebuilds them all.
+	`DROP TABLE groups, group_traits, trait_history, users, user_traits, identities, memberships, profile_events;
+	UPDATE cursors SET seq = 0 WHERE name = 'profiles';
+	CREATE TABLE profiles (
+		workspace  text             NOT NULL,
+		kind       text             NOT NULL, -- 'g' a group, 'u' a user (profile.Kind)
+		id         text COLLATE "C" NOT NULL, -- a group id or a user key
+		record     bytea            NOT NULL, -- profile.Record.Marshal
+		-- Groups only, what ListGroups sorts and searches by: Record.SortName
+		-- and the first and last seen of the record.
+		name       text COLLATE "C",
+		first_seen timestamptz,
+		last_seen  timestamptz,
+		PRIMARY KEY (workspace, kind, id)
+	);
+	CREATE INDEX profiles_group_name ON profiles (workspace, name, id) WHERE kind = 'g';
+	CREATE INDEX profiles_group_first_seen ON profiles (workspace, first_seen, id) WHERE kind = 'g';
+	CREATE INDEX profiles_group_last_seen ON profiles (workspace, last_seen, id) WHERE kind = 'g';
+	CREATE TABLE identities (
+		workspace text             NOT NULL,
+		id_type   text COLLATE "C" NOT NULL,
+		id        text COLLATE "C" NOT NULL,
+		user_key  text             NOT NULL,
+		PRIMARY KEY (workspace, id_type, id)
+	);
+	-- A user's groups are in its record; this table pages a group's members.
+	CREATE TABLE memberships (
+		workspace  text             NOT NULL,
+		group_id   text COLLATE "C" NOT NULL,
+		user_key   text COLLATE "C" NOT NULL,
+		first_seen timestamptz      NOT NULL,
+		last_seen  timestamptz      NOT NULL,
+		PRIMARY KEY (workspace, group_id, user_key)
+	);
+	CREATE TABLE profile_events (
+		workspace   text             NOT NULL,
+		collection  text             NOT NULL,
+		profile_key text COLLATE "C" NOT NULL,
+		seq         bigint           NOT NULL,
+		PRIMARY KEY (workspace, collection, profile_key, seq)
+	);
+	-- One row per event that changed a group's traits: its changes as
+	-- profile.MarshalHistory encodes them, so no trait key is in an index.
+	CREATE TABLE trait_history (
+		workspace text             NOT NULL,
+		group_id  text COLLATE "C" NOT NULL,
+		seq       bigint           NOT NULL,
+		changes   bytea            NOT NULL,
+		PRIMARY KEY (workspace, group_id, seq)
+	);`,
 }
 
 // profileTables are emptied by ResetProfiles.

@@ -11,8 +11,9 @@
 // Times are stored to the millisecond, as the embedded backend keeps them.
 //
 // The SQL is kept to what CockroachDB and YugabyteDB also speak (ON
-// CONFLICT, RETURNING, unnest of arrays, row comparisons, least/greatest,
-// md5, UPDATE ... FROM, identity columns). PostgreSQL-only features used:
+// CONFLICT, RETURNING, unnest of arrays, = ANY, row comparisons,
+// greatest, DELETE ... USING, LATERAL, partial indexes, identity columns).
+// PostgreSQL-only features used:
 //   - pg_advisory_xact_lock, taken by the migrations so that nodes starting
 //     at once do not apply them twice;
 //   - transactional DDL: migrations and their schema_migrations rows

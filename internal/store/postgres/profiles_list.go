@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
+	"roster/internal/profile"
 	"roster/internal/spec"
 	"roster/internal/store"
 )
@@ -26,85 +29,146 @@ func (q *query) arg(v any) string {
 	return "$" + strconv.Itoa(len(q.args))
 }
 
-// ListGroups implements store.Profiles.
+// traitFilter is a trait a listed group must have, its value compacted.
+type traitFilter struct {
+	key   string
+	value []byte
+}
+
+// match compares values as JSON text (1000 is not 1e3); objects and
+// arrays, stored as sent, are minified first.
+func (f traitFilter) match(r *profile.Record) bool {
+	t := r.Trait(f.key)
+	if t == nil {
+		return false
+	}
+	if c := f.value[0]; c != '{' && c != '[' {
+		return bytes.Equal(t.Value, f.value)
+	}
+	var v bytes.Buffer
+	return json.Compact(&v, t.Value) == nil && bytes.Equal(v.Bytes(), f.value)
+}
+
+// listChunk is how many groups ListGroups reads at a time when trait
+// filters, which it checks on the records, may leave most of them out.
+const listChunk = 500
+
+// ListGroups implements store.Profiles. Sort and search use the columns
+// kept beside the record; trait filters are checked on the records, since
+// no trait is indexed, so a filtered page may read many groups.
 func (s *Store) ListGroups(ctx context.Context, workspace string, gq store.GroupQuery) ([]store.Group, string, error) {
 	order, err := gq.Order()
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: %w", err)
 	}
-	col := order.Column
 	limit := store.PageLimit(gq.Limit)
-
-	var q query
-	ws := q.arg(workspace)
-	q.where = append(q.where, "g.workspace = "+ws)
-	if gq.Text != "" {
-		// groups.name is stored lower-cased; ids are matched lower-cased
-		// (as far as the database's lower() folds) and as typed.
-		lower := q.arg(strings.ToLower(gq.Text))
-		q.where = append(q.where, fmt.Sprintf("(strpos(lower(g.group_id), %s) > 0 OR strpos(g.name, %s) > 0 OR strpos(g.group_id, %s) > 0)",
-			lower, lower, q.arg(gq.Text)))
-	}
+	var filters []traitFilter
 	for _, name := range slices.Sorted(maps.Keys(gq.Traits)) {
 		var value bytes.Buffer
 		if err := json.Compact(&value, gq.Traits[name]); err != nil {
 			return nil, "", fmt.Errorf("postgres: list groups: %w: trait %q: value is not JSON: %w", store.ErrInvalid, name, err)
 		}
-		// Scalars are stored without inner spaces, so their text compares
-		// as is, through the index on the value's hash; objects and arrays
-		// are stored as sent, and compared minified.
-		v := q.arg(value.String())
-		match := "md5(value) = md5(" + v + ") AND value = " + v
-		if c := value.Bytes()[0]; c == '{' || c == '[' {
-			match = "compact = " + v
-		}
-		q.where = append(q.where, "g.group_id IN (SELECT group_id FROM group_traits WHERE workspace = "+ws+" AND key = "+
-			q.arg(spec.FoldKey(name))+" AND "+match+")")
+		filters = append(filters, traitFilter{spec.FoldKey(name), value.Bytes()})
 	}
-	op, dir := ">", "ASC"
-	if order.Desc {
-		op, dir = "<", "DESC"
+	chunk := limit + 1 // one row more than the page tells whether there is a next page
+	if len(filters) > 0 {
+		chunk = max(chunk, listChunk)
 	}
-	orderBy := "g.group_id " + dir
-	if col != "group_id" {
-		orderBy = "g." + col + " " + dir + ", " + orderBy
-	}
-	if c := order.After; c != nil {
-		switch col {
-		case "group_id":
-			q.where = append(q.where, "g.group_id "+op+" "+q.arg(c.ID))
-		case "name":
-			q.where = append(q.where, "(g.name, g.group_id) "+op+" ("+q.arg(c.Text)+", "+q.arg(c.ID)+")")
-		default:
-			q.where = append(q.where, "(g."+col+", g.group_id) "+op+" ("+q.arg(timeOf(c.Num))+", "+q.arg(c.ID)+")")
-		}
-	}
-	// One row more than the page tells whether there is a next page.
-	rows, err := s.pool.Query(ctx, "SELECT "+groupColumns+" FROM groups g WHERE "+strings.Join(q.where, " AND ")+
-		" ORDER BY "+orderBy+" LIMIT "+q.arg(limit+1), q.args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("postgres: list groups: %w", err)
-	}
-	defer rows.Close()
 	var (
 		groups []store.Group
 		names  []string
 	)
-	for rows.Next() {
-		g, name, err := scanGroup(rows)
+	after := order.After
+	for len(groups) <= limit {
+		sql, args := listQuery(workspace, gq.Text, order, after, chunk)
+		rows, err := s.pool.Query(ctx, sql, args...)
 		if err != nil {
-			return nil, "", fmt.Errorf("postgres: scan group: %w", err)
+			return nil, "", fmt.Errorf("postgres: list groups: %w", err)
 		}
-		groups = append(groups, g)
-		names = append(names, name)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("postgres: list groups: %w", err)
+		var (
+			id, name string
+			raw      []byte
+			n        int
+		)
+		_, err = pgx.ForEachRow(rows, []any{&id, &raw, &name}, func() error {
+			n++
+			if len(groups) > limit {
+				return nil
+			}
+			r, err := profile.Unmarshal(raw)
+			if err != nil {
+				return fmt.Errorf("group %q: %w", id, err)
+			}
+			g := groupOf(workspace, id, r)
+			after = cursorAt(order, g, name)
+			for _, f := range filters {
+				if !f.match(r) {
+					return nil
+				}
+			}
+			groups, names = append(groups, g), append(names, name)
+			return nil
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("postgres: list groups: %w", err)
+		}
+		if n < chunk {
+			break
+		}
 	}
 	if len(groups) <= limit {
 		return groups, "", nil
 	}
 	groups = groups[:limit]
-	last := groups[limit-1]
-	return groups, order.Next(last, names[limit-1]), nil
+	return groups, order.Next(groups[limit-1], names[limit-1]), nil
+}
+
+// cursorAt is the position of group g in order, to read on from.
+func cursorAt(order store.GroupOrder, g store.Group, name string) *store.GroupCursor {
+	c := &store.GroupCursor{Sort: order.Sort, ID: g.ID, Text: name}
+	switch order.Column {
+	case "first_seen":
+		c.Num = g.FirstSeen.UnixMilli()
+	case "last_seen":
+		c.Num = g.LastSeen.UnixMilli()
+	}
+	return c
+}
+
+// listQuery selects up to n groups of a workspace in order, after a
+// position (nil: from the start), that match text.
+func listQuery(workspace, text string, order store.GroupOrder, after *store.GroupCursor, n int) (string, []any) {
+	col := order.Column
+	if col == "group_id" {
+		col = "id"
+	}
+	var q query
+	q.where = append(q.where, "g.workspace = "+q.arg(workspace), "g.kind = 'g'")
+	if text != "" {
+		// name is stored lower-cased; ids are matched lower-cased (as far
+		// as the database's lower() folds) and as typed.
+		lower := q.arg(strings.ToLower(text))
+		q.where = append(q.where, fmt.Sprintf("(strpos(lower(g.id), %s) > 0 OR strpos(g.name, %s) > 0 OR strpos(g.id, %s) > 0)",
+			lower, lower, q.arg(text)))
+	}
+	op, dir := ">", "ASC"
+	if order.Desc {
+		op, dir = "<", "DESC"
+	}
+	orderBy := "g.id " + dir
+	if col != "id" {
+		orderBy = "g." + col + " " + dir + ", " + orderBy
+	}
+	if c := after; c != nil {
+		switch col {
+		case "id":
+			q.where = append(q.where, "g.id "+op+" "+q.arg(c.ID))
+		case "name":
+			q.where = append(q.where, "(g.name, g.id) "+op+" ("+q.arg(c.Text)+", "+q.arg(c.ID)+")")
+		default:
+			q.where = append(q.where, "(g."+col+", g.id) "+op+" ("+q.arg(timeOf(c.Num))+", "+q.arg(c.ID)+")")
+		}
+	}
+	return "SELECT g.id, g.record, g.name FROM profiles g WHERE " + strings.Join(q.where, " AND ") +
+		" ORDER BY " + orderBy + " LIMIT " + q.arg(n), q.args
 }

@@ -1,194 +1,163 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"roster/internal/profile"
 	"roster/internal/spec"
 	"roster/internal/store"
 )
 
-// Where a read needs two statements (rows, then "does the profile
-// exist?"), the second runs only when the first found nothing, and either
-// outcome is true of some moment.
+// Reads of one profile decode its record. Where a read needs two
+// statements (rows, then "does the profile exist?"), the second runs only
+// when the first found nothing, and either outcome is true of some moment.
 
-func (s *Store) requireGroup(ctx context.Context, workspace, groupID string) error {
-	return s.require(ctx, "SELECT EXISTS (SELECT 1 FROM groups WHERE workspace = $1 AND group_id = $2)", workspace, "group", groupID)
+func kindName(kind profile.Kind) string {
+	if kind == profile.Group {
+		return "group"
+	}
+	return "user"
 }
 
-func (s *Store) requireUser(ctx context.Context, workspace, key string) error {
-	return s.require(ctx, "SELECT EXISTS (SELECT 1 FROM users WHERE workspace = $1 AND user_key = $2)", workspace, "user", key)
+// record reads a profile's record; store.ErrNotFound when there is none.
+func (s *Store) record(ctx context.Context, workspace string, kind profile.Kind, id string) (*profile.Record, error) {
+	var raw []byte
+	err := s.pool.QueryRow(ctx, "SELECT record FROM profiles WHERE workspace = $1 AND kind = $2 AND id = $3", workspace, string(kind), id).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("postgres: %s %q: %w", kindName(kind), id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s %q: %w", kindName(kind), id, err)
+	}
+	r, err := profile.Unmarshal(raw)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s %q: %w", kindName(kind), id, err)
+	}
+	return r, nil
 }
 
-func (s *Store) require(ctx context.Context, query, workspace, what, id string) error {
+// require returns store.ErrNotFound when the profile does not exist.
+func (s *Store) require(ctx context.Context, workspace string, kind profile.Kind, id string) error {
 	var found bool
-	if err := s.pool.QueryRow(ctx, query, workspace, id).Scan(&found); err != nil {
-		return fmt.Errorf("postgres: look up %s %q: %w", what, id, err)
+	err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM profiles WHERE workspace = $1 AND kind = $2 AND id = $3)",
+		workspace, string(kind), id).Scan(&found)
+	if err != nil {
+		return fmt.Errorf("postgres: look up %s %q: %w", kindName(kind), id, err)
 	}
 	if !found {
-		return fmt.Errorf("postgres: %s %q: %w", what, id, store.ErrNotFound)
+		return fmt.Errorf("postgres: %s %q: %w", kindName(kind), id, store.ErrNotFound)
 	}
 	return nil
 }
 
-// groupColumns ends with the name column, which Group does not carry but
-// ListGroups needs for its cursor.
-const groupColumns = `g.workspace, g.group_id,
-	g.first_seen, g.first_message_id, g.first_source,
-	g.last_seen, g.last_message_id, g.last_source,
-	(SELECT count(*) FROM memberships m WHERE m.workspace = g.workspace AND m.group_id = g.group_id),
-	g.name`
-
-func scanGroup(row pgx.Row) (g store.Group, name string, err error) {
-	err = row.Scan(&g.Workspace, &g.ID,
-		&g.FirstSeen, &g.FirstMessageID, &g.FirstSource,
-		&g.LastSeen, &g.LastMessageID, &g.LastSource,
-		&g.Members, &name)
-	g.FirstSeen, g.LastSeen = g.FirstSeen.UTC(), g.LastSeen.UTC()
-	return g, name, err
+func groupOf(workspace, id string, r *profile.Record) store.Group {
+	return store.Group{Workspace: workspace, ID: id, Activity: r.Activity(), Members: r.Members}
 }
 
 // Group implements store.Profiles.
 func (s *Store) Group(ctx context.Context, workspace, groupID string) (store.Group, error) {
-	g, _, err := scanGroup(s.pool.QueryRow(ctx,
-		"SELECT "+groupColumns+" FROM groups g WHERE g.workspace = $1 AND g.group_id = $2", workspace, groupID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Group{}, fmt.Errorf("postgres: group %q: %w", groupID, store.ErrNotFound)
-	}
+	r, err := s.record(ctx, workspace, profile.Group, groupID)
 	if err != nil {
-		return store.Group{}, fmt.Errorf("postgres: group %q: %w", groupID, err)
+		return store.Group{}, err
 	}
-	return g, nil
-}
-
-// traits reads a profile's traits ordered by key; a profile without any
-// must exist.
-func (s *Store) traits(ctx context.Context, o *owner, workspace, who string) ([]store.Trait, error) {
-	rows, err := s.pool.Query(ctx, "SELECT key, name, value, ts, seq, source, message_id FROM "+o.traits+
-		" WHERE workspace = $1 AND "+o.column+" = $2 ORDER BY key", workspace, who)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: traits of %q: %w", who, err)
-	}
-	var (
-		t     store.Trait
-		value string
-	)
-	out, err := collect(rows, []any{&t.Key, &t.Name, &value, &t.UpdatedAt, &t.Seq, &t.Source, &t.MessageID}, func() (store.Trait, error) {
-		got := t
-		got.Value, got.UpdatedAt = json.RawMessage(value), got.UpdatedAt.UTC()
-		return got, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: traits of %q: %w", who, err)
-	}
-	if len(out) == 0 {
-		if o == &groupOwner {
-			err = s.requireGroup(ctx, workspace, who)
-		} else {
-			err = s.requireUser(ctx, workspace, who)
-		}
-	}
-	return out, err
+	return groupOf(workspace, groupID, r), nil
 }
 
 // GroupTraits implements store.Profiles.
 func (s *Store) GroupTraits(ctx context.Context, workspace, groupID string) ([]store.Trait, error) {
-	return s.traits(ctx, &groupOwner, workspace, groupID)
-}
-
-// UserTraits implements store.Profiles.
-func (s *Store) UserTraits(ctx context.Context, workspace, key string) ([]store.Trait, error) {
-	return s.traits(ctx, &userOwner, workspace, key)
-}
-
-func scanMemberships(rows pgx.Rows, err error) ([]store.Membership, error) {
+	r, err := s.record(ctx, workspace, profile.Group, groupID)
 	if err != nil {
 		return nil, err
 	}
-	var m store.Membership
-	return collect(rows, []any{&m.GroupID, &m.UserKey, &m.FirstSeen, &m.LastSeen}, func() (store.Membership, error) {
-		got := m
-		got.FirstSeen, got.LastSeen = got.FirstSeen.UTC(), got.LastSeen.UTC()
-		return got, nil
-	})
+	return r.Traits, nil
 }
 
 // GroupMembers implements store.Profiles.
 func (s *Store) GroupMembers(ctx context.Context, workspace, groupID, afterUser string, limit int) ([]store.Membership, error) {
-	members, err := scanMemberships(s.pool.Query(ctx,
+	rows, err := s.pool.Query(ctx,
 		"SELECT group_id, user_key, first_seen, last_seen FROM memberships WHERE workspace = $1 AND group_id = $2 AND user_key > $3 ORDER BY user_key LIMIT $4",
-		workspace, groupID, afterUser, store.PageLimit(limit)))
+		workspace, groupID, afterUser, store.PageLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: members of %q: %w", groupID, err)
+	}
+	var m store.Membership
+	members, err := collect(rows, []any{&m.GroupID, &m.UserKey, &m.FirstSeen, &m.LastSeen}, func() (store.Membership, error) {
+		got := m
+		got.FirstSeen, got.LastSeen = got.FirstSeen.UTC(), got.LastSeen.UTC()
+		return got, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: members of %q: %w", groupID, err)
 	}
 	if len(members) == 0 {
-		return nil, s.requireGroup(ctx, workspace, groupID)
+		return nil, s.require(ctx, workspace, profile.Group, groupID)
 	}
 	return members, nil
 }
 
-// UserGroups implements store.Profiles.
-func (s *Store) UserGroups(ctx context.Context, workspace, key string) ([]store.Membership, error) {
-	groups, err := scanMemberships(s.pool.Query(ctx,
-		"SELECT group_id, user_key, first_seen, last_seen FROM memberships WHERE workspace = $1 AND user_key = $2 ORDER BY group_id",
-		workspace, key))
-	if err != nil {
-		return nil, fmt.Errorf("postgres: groups of user %q: %w", key, err)
-	}
-	if len(groups) == 0 {
-		return nil, s.requireUser(ctx, workspace, key)
-	}
-	return groups, nil
-}
+// historyChunk is how many events TraitHistory reads at a time when it
+// selects one trait, which most events leave alone.
+const historyChunk = 200
 
-// TraitHistory implements store.Profiles.
-//
-// One event changes several keys under one seq, and the caller's cursor is
-// a seq, so a page never ends inside a seq: it holds every change of the
-// seqs it reaches, which can be more than limit.
+// TraitHistory implements store.Profiles. A row holds one event's
+// changes, and the caller's cursor is a seq, so a page never ends inside
+// an event: it may be longer than limit.
 func (s *Store) TraitHistory(ctx context.Context, workspace, groupID, key string, before int64, limit int) ([]store.TraitChange, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
-	where := "workspace = $1 AND group_id = $2 AND seq < $3 AND ($4 = '' OR key = $4)"
-	folded := ""
 	if key != "" {
-		folded = spec.FoldKey(key)
+		key = spec.FoldKey(key)
 	}
-	// The subquery finds the seq of the limit-th newest change; everything
-	// from that seq on is the page. It is NULL when fewer changes remain.
-	rows, err := s.pool.Query(ctx, "SELECT seq, key, name, old_value, new_value, message_id, ts FROM trait_history WHERE "+where+
-		" AND seq >= coalesce((SELECT seq FROM trait_history WHERE "+where+" ORDER BY seq DESC, key LIMIT 1 OFFSET $5), $6)"+
-		" ORDER BY seq DESC, key",
-		workspace, groupID, before, folded, store.PageLimit(limit)-1, int64(math.MinInt64))
-	if err != nil {
-		return nil, fmt.Errorf("postgres: trait history of %q: %w", groupID, err)
+	limit = store.PageLimit(limit)
+	chunk := limit // every row has a change
+	if key != "" {
+		chunk = max(limit, historyChunk)
 	}
-	var (
-		c        store.TraitChange
-		old      *string
-		newValue string
-	)
-	out, err := collect(rows, []any{&c.Seq, &c.Key, &c.Name, &old, &newValue, &c.MessageID, &c.Timestamp}, func() (store.TraitChange, error) {
-		got := c
-		got.Old = nil
-		if old != nil {
-			got.Old = json.RawMessage(*old)
+	var out []store.TraitChange
+	for len(out) < limit {
+		rows, err := s.pool.Query(ctx, "SELECT seq, changes FROM trait_history WHERE workspace = $1 AND group_id = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4",
+			workspace, groupID, before, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: trait history of %q: %w", groupID, err)
 		}
-		got.New, got.Timestamp = json.RawMessage(newValue), got.Timestamp.UTC()
-		return got, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: trait history of %q: %w", groupID, err)
+		var (
+			seq, n int64
+			raw    []byte
+		)
+		_, err = pgx.ForEachRow(rows, []any{&seq, &raw}, func() error {
+			n, before = n+1, seq
+			if len(out) >= limit {
+				return nil // the rest of the chunk is the next page's
+			}
+			changes, err := profile.UnmarshalHistory(raw)
+			if err != nil {
+				return fmt.Errorf("event %d: %w", seq, err)
+			}
+			if key != "" {
+				changes = slices.DeleteFunc(changes, func(c store.TraitChange) bool { return c.Key != key })
+			}
+			slices.SortFunc(changes, func(a, b store.TraitChange) int { return cmp.Compare(a.Key, b.Key) })
+			out = append(out, changes...)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("postgres: trait history of %q: %w", groupID, err)
+		}
+		if n < int64(chunk) {
+			break
+		}
 	}
 	if len(out) == 0 {
-		return nil, s.requireGroup(ctx, workspace, groupID)
+		return nil, s.require(ctx, workspace, profile.Group, groupID)
 	}
 	return out, nil
 }
@@ -209,52 +178,56 @@ func (s *Store) ResolveUser(ctx context.Context, workspace, idType, id string) (
 
 // User implements store.Profiles.
 func (s *Store) User(ctx context.Context, workspace, key string) (store.User, error) {
-	u := store.User{Workspace: workspace, Key: key}
-	err := s.pool.QueryRow(ctx,
-		`SELECT first_seen, first_message_id, first_source, last_seen, last_message_id, last_source
-		FROM users WHERE workspace = $1 AND user_key = $2`, workspace, key).
-		Scan(&u.FirstSeen, &u.FirstMessageID, &u.FirstSource, &u.LastSeen, &u.LastMessageID, &u.LastSource)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.User{}, fmt.Errorf("postgres: user %q: %w", key, store.ErrNotFound)
-	}
+	r, err := s.record(ctx, workspace, profile.User, key)
 	if err != nil {
-		return store.User{}, fmt.Errorf("postgres: user %q: %w", key, err)
+		return store.User{}, err
 	}
-	u.FirstSeen, u.LastSeen = u.FirstSeen.UTC(), u.LastSeen.UTC()
-	return u, nil
+	return store.User{Workspace: workspace, Key: key, Activity: r.Activity()}, nil
 }
 
-// ExternalIDs implements store.Profiles.
+// UserTraits implements store.Profiles.
+func (s *Store) UserTraits(ctx context.Context, workspace, key string) ([]store.Trait, error) {
+	r, err := s.record(ctx, workspace, profile.User, key)
+	if err != nil {
+		return nil, err
+	}
+	return r.Traits, nil
+}
+
+// ExternalIDs implements store.Profiles: oldest first.
 func (s *Store) ExternalIDs(ctx context.Context, workspace, key string) ([]store.ExternalID, error) {
-	rows, err := s.pool.Query(ctx,
-		"SELECT id_type, id, source, first_message_id, created_at FROM identities WHERE workspace = $1 AND user_key = $2 ORDER BY created_at, id_type, id",
-		workspace, key)
+	r, err := s.record(ctx, workspace, profile.User, key)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: external ids of %q: %w", key, err)
+		return nil, err
 	}
-	var x store.ExternalID
-	out, err := collect(rows, []any{&x.Type, &x.ID, &x.Source, &x.FirstMessageID, &x.CreatedAt}, func() (store.ExternalID, error) {
-		got := x
-		got.CreatedAt = got.CreatedAt.UTC()
-		return got, nil
+	slices.SortStableFunc(r.IDs, func(a, b store.ExternalID) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.Type, b.Type), cmp.Compare(a.ID, b.ID))
 	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: external ids of %q: %w", key, err)
-	}
-	if len(out) == 0 {
-		return nil, s.requireUser(ctx, workspace, key)
-	}
-	return out, nil
+	return r.IDs, nil
 }
 
-// ProfileEvents implements store.Profiles.
+// UserGroups implements store.Profiles.
+func (s *Store) UserGroups(ctx context.Context, workspace, key string) ([]store.Membership, error) {
+	r, err := s.record(ctx, workspace, profile.User, key)
+	if err != nil {
+		return nil, err
+	}
+	return r.Memberships(key), nil
+}
+
+// ProfileEvents implements store.Profiles. A user's events are those filed
+// under its key and under the keys of the profiles merged into it; each
+// key's newest are read by the primary key, then the newest of those kept.
 func (s *Store) ProfileEvents(ctx context.Context, workspace, collection, key string, before int64, limit int) ([]store.Event, error) {
-	var require func(ctx context.Context, workspace, key string) error
+	keys := []string{key}
 	switch collection {
 	case store.Users:
-		require = s.requireUser
+		r, err := s.record(ctx, workspace, profile.User, key)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, r.Merged...)
 	case store.Accounts:
-		require = s.requireGroup
 	default:
 		return nil, fmt.Errorf("postgres: profile events: unknown collection %q: want users or accounts", collection)
 	}
@@ -262,9 +235,11 @@ func (s *Store) ProfileEvents(ctx context.Context, workspace, collection, key st
 		before = math.MaxInt64
 	}
 	rows, err := s.pool.Query(ctx, "SELECT "+eventColumns+` FROM events WHERE workspace = $1 AND seq IN
-		(SELECT seq FROM profile_events WHERE workspace = $1 AND collection = $2 AND profile_key = $3 AND seq < $4 ORDER BY seq DESC LIMIT $5)
+		(SELECT p.seq FROM unnest($3::text[]) AS k(key) CROSS JOIN LATERAL
+			(SELECT seq FROM profile_events WHERE workspace = $1 AND collection = $2 AND profile_key = k.key AND seq < $4 ORDER BY seq DESC LIMIT $5) AS p
+		ORDER BY p.seq DESC LIMIT $5)
 		ORDER BY seq DESC`,
-		workspace, collection, key, before, store.PageLimit(limit))
+		workspace, collection, keys, before, store.PageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: profile events of %s/%q: %w", collection, key, err)
 	}
@@ -272,8 +247,8 @@ func (s *Store) ProfileEvents(ctx context.Context, workspace, collection, key st
 	if err != nil {
 		return nil, err
 	}
-	if len(events) == 0 {
-		return nil, require(ctx, workspace, key)
+	if len(events) == 0 && collection == store.Accounts {
+		return nil, s.require(ctx, workspace, profile.Group, key)
 	}
 	return events, nil
 }
