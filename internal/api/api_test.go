@@ -17,7 +17,7 @@ import (
 	"roster/internal/api"
 	"roster/internal/auth"
 	"roster/internal/store"
-	"roster/internal/store/sqlite"
+	"roster/internal/store/pebble"
 )
 
 const (
@@ -32,13 +32,13 @@ const (
 type fixture struct {
 	url    string
 	client *http.Client
-	store  *sqlite.Store
+	store  *pebble.Store
 }
 
 func newFixture(t *testing.T, nEvents, nQuarantined int) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir(), store.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st, err := pebble.Open(ctx, t.TempDir(), store.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"roster/internal/ingest"
 	"roster/internal/pipeline"
 	"roster/internal/store"
-	"roster/internal/store/sqlite"
+	"roster/internal/store/pebble"
 )
 
 // A context.groupId of 1e3 on a track call is the group "1000" from
@@ -22,7 +22,7 @@ import (
 func TestContextGroupIDNumberThroughProfiles(t *testing.T) {
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := sqlite.Open(ctx, t.TempDir(), store.Options{}, logger)
+	st, err := pebble.Open(ctx, t.TempDir(), store.Options{}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

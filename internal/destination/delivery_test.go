@@ -16,7 +16,7 @@ import (
 
 	"roster/internal/destination"
 	"roster/internal/store"
-	"roster/internal/store/sqlite"
+	"roster/internal/store/pebble"
 	"roster/internal/store/storetest"
 )
 
@@ -102,9 +102,9 @@ func (p *provider) received() []string {
 
 func ok(string, int) (int, http.Header) { return 0, nil }
 
-func openStore(t testing.TB, dir string, clock *storetest.Clock) *sqlite.Store {
+func openStore(t testing.TB, dir string, clock *storetest.Clock) *pebble.Store {
 	t.Helper()
-	s, err := sqlite.Open(ctx, dir, store.Options{Now: clock.Now}, discard())
+	s, err := pebble.Open(ctx, dir, store.Options{Now: clock.Now}, discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +369,7 @@ func TestRestartInTheMiddleOfARetryScheduleLosesNothing(t *testing.T) {
 		}
 		return 0, nil
 	})
-	s, err := sqlite.Open(ctx, dir, store.Options{Now: clock.Now}, discard())
+	s, err := pebble.Open(ctx, dir, store.Options{Now: clock.Now}, discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 	"roster/internal/config"
 	"roster/internal/ingest"
 	"roster/internal/store"
-	"roster/internal/store/sqlite"
+	"roster/internal/store/pebble"
 )
 
 // The sources every test server knows: two in workspace acme, one in beta.
@@ -46,7 +46,7 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 // store.
 type testServer struct {
 	URL    string
-	store  *sqlite.Store
+	store  *pebble.Store
 	client *http.Client
 }
 
@@ -59,9 +59,9 @@ func newServer(t *testing.T, limits config.Limits) *testServer {
 // unset.
 func newServerWith(t *testing.T, opts ingest.Options) *testServer {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), t.TempDir(), store.Options{}, discard)
+	st, err := pebble.Open(context.Background(), t.TempDir(), store.Options{}, discard)
 	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
+		t.Fatalf("pebble.Open: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := st.Close(); err != nil {
@@ -1362,7 +1362,7 @@ func TestAppendFailure(t *testing.T) {
 
 func TestZeroOptionsHaveDefaults(t *testing.T) {
 	// Only the dependencies: no limits, id generator or logger given.
-	st, err := sqlite.Open(context.Background(), t.TempDir(), store.Options{}, discard)
+	st, err := pebble.Open(context.Background(), t.TempDir(), store.Options{}, discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ import (
 	"roster/internal/pipeline"
 	"roster/internal/store"
 	"roster/internal/store/postgres"
-	"roster/internal/store/sqlite"
+	"roster/internal/store/pebble"
 )
 
 // Options say how to run.
@@ -129,7 +129,7 @@ func openStore(ctx context.Context, opts Options, cfg *config.Config) (store.Sto
 	so := store.Options{DedupWindow: time.Duration(cfg.DedupWindow)}
 	switch u := opts.DatabaseURL; {
 	case u == "":
-		return sqlite.Open(ctx, opts.DataDir, so, opts.Logger)
+		return pebble.Open(ctx, opts.DataDir, so, opts.Logger)
 	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
 		return postgres.Open(ctx, u, so, opts.Logger)
 	}

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"roster/internal/store"
-	"roster/internal/store/sqlite"
+	"roster/internal/store/pebble"
 )
 
 const (
@@ -219,7 +219,7 @@ func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 
-	st, err := sqlite.Open(context.Background(), dataDir, store.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st, err := pebble.Open(context.Background(), dataDir, store.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

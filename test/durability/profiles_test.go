@@ -20,7 +20,7 @@ import (
 
 	"roster/internal/config"
 	"roster/internal/store"
-	"roster/internal/store/sqlite"
+	"roster/internal/store/pebble"
 	"roster/internal/store/storetest"
 )
 
@@ -358,9 +358,9 @@ func TestProfilesAfterSIGKILLEqualRebuild(t *testing.T) {
 	}
 }
 
-func openStore(t *testing.T, dir string) *sqlite.Store {
+func openStore(t *testing.T, dir string) *pebble.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), dir, store.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st, err := pebble.Open(context.Background(), dir, store.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +369,7 @@ func openStore(t *testing.T, dir string) *sqlite.Store {
 
 // progress returns the profile processor's cursor and the last seq of the
 // log.
-func progress(t *testing.T, st *sqlite.Store) (cursor, last int64) {
+func progress(t *testing.T, st *pebble.Store) (cursor, last int64) {
 	t.Helper()
 	ctx := context.Background()
 	cursor, err := st.Cursor(ctx, store.ProfileCursor)
@@ -394,11 +394,16 @@ func progress(t *testing.T, st *sqlite.Store) (cursor, last int64) {
 func snapshotProgress(t *testing.T, dataDir string) (cursor, last int64) {
 	t.Helper()
 	snap := t.TempDir()
-	for _, name := range []string{"roster.db", "roster.db-wal", "profiles.db", "profiles.db-wal"} {
-		b, err := os.ReadFile(filepath.Join(dataDir, name))
-		if os.IsNotExist(err) {
+	entries, err := os.ReadDir(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, entry := range entries {
+		name := entry.Name()
+		if !entry.Type().IsRegular() {
 			continue
 		}
+		b, err := os.ReadFile(filepath.Join(dataDir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -412,7 +417,7 @@ func snapshotProgress(t *testing.T, dataDir string) (cursor, last int64) {
 }
 
 // messageIDs counts each messageId in the log.
-func messageIDs(t *testing.T, st *sqlite.Store) map[string]int {
+func messageIDs(t *testing.T, st *pebble.Store) map[string]int {
 	t.Helper()
 	stored := map[string]int{}
 	var after int64
