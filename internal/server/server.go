@@ -25,8 +25,8 @@ import (
 	"roster/internal/ingest"
 	"roster/internal/pipeline"
 	"roster/internal/store"
-	"roster/internal/store/postgres"
 	"roster/internal/store/pebble"
+	"roster/internal/store/postgres"
 )
 
 // Options say how to run.
