@@ -108,9 +108,10 @@ func pebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 		MemTableStopWritesThreshold: 4,
 		MaxOpenFiles:                500,
 	}
-	// Event bodies are JSON that repeats its field names: zstd keeps them
-	// in less than half the space snappy does (see pebble_test.go's
-	// TestCompressionSaves for the measure).
+	// Event bodies are JSON that repeats its field names: zstd kept 50,000
+	// group calls in 5.2 MB of tables, snappy in 8.6 MB
+	// (BenchmarkTableSize); compressing happens in flushes and
+	// compactions, off the append path.
 	for i := range o.Levels {
 		o.Levels[i].Compression = compression
 	}

@@ -16,10 +16,10 @@ var ErrDiskFull = errors.New("pebble: disk almost full")
 // that follow the log.
 const minFreeBytes = 256 << 20
 
-// spaceGuard refuses appends before the disk fills, not after: Pebble
-// keeps a failed WAL write as the WAL's error for good and ends the
-// process at the next commit (TestPebbleCannotSurviveENOSPC shows it), so
-// an ENOSPC must never reach the WAL. A statfs costs about a microsecond,
+// spaceGuard refuses appends before the disk fills, not after: to Pebble a
+// WAL write that meets ENOSPC is a fatal commit error, which ends the
+// process (TestPebbleCannotSurviveENOSPC), so an ENOSPC must never reach
+// the WAL. A statfs costs about a microsecond,
 // nothing next to an append's fsync, so it is asked at every append.
 type spaceGuard struct {
 	fs      vfs.FS
