@@ -93,13 +93,15 @@ func copyEvents(ctx context.Context, tx pgx.Tx, events []store.Event, keys []sto
 			warnings = string(j)
 		}
 		rows = append(rows, []any{head + int64(len(rows)) + 1, e.Workspace, e.Source, e.MessageID, e.Type,
-			ms(e.ReceivedAt), ms(e.Timestamp), warnings, e.Body})
+			ms(e.ReceivedAt), ms(e.Timestamp), warnings,
+			field(e.UserID), field(e.AnonymousID), field(e.PreviousID), field(e.GroupID), field(e.Name), e.Body})
 	}
 	if len(rows) == 0 {
 		return 0, nil
 	}
 	return tx.CopyFrom(ctx, pgx.Identifier{"events"},
-		[]string{"seq", "workspace", "source", "message_id", "type", "received_at", "timestamp", "warnings", "body"},
+		[]string{"seq", "workspace", "source", "message_id", "type", "received_at", "timestamp", "warnings",
+			"user_id", "anonymous_id", "previous_id", "group_id", "name", "body"},
 		pgx.CopyFromRows(rows))
 }
 
@@ -138,7 +140,16 @@ func sqlLimit(limit int) any {
 	return limit
 }
 
-const eventColumns = "seq, workspace, source, message_id, type, received_at, timestamp, warnings, body"
+// field is an event's id, group or name as a bytea value: text columns
+// cannot hold the NUL that a JSON string may carry, and nil would be NULL.
+func field(s string) []byte {
+	if s == "" {
+		return []byte{}
+	}
+	return []byte(s)
+}
+
+const eventColumns = "seq, workspace, source, message_id, type, received_at, timestamp, warnings, user_id, anonymous_id, previous_id, group_id, name, body"
 
 // Read implements store.Log.
 func (s *Store) Read(ctx context.Context, after int64, limit int) ([]store.Event, error) {
@@ -164,12 +175,15 @@ func (s *Store) RecentEvents(ctx context.Context, workspace string, before int64
 
 func scanEvents(rows pgx.Rows) ([]store.Event, error) {
 	var (
-		e        store.Event
-		warnings []byte
+		e                           store.Event
+		warnings                    []byte
+		user, anon, prev, grp, name []byte
 	)
-	out, err := collect(rows, []any{&e.Seq, &e.Workspace, &e.Source, &e.MessageID, &e.Type, &e.ReceivedAt, &e.Timestamp, &warnings, &e.Body}, func() (store.Event, error) {
+	out, err := collect(rows, []any{&e.Seq, &e.Workspace, &e.Source, &e.MessageID, &e.Type, &e.ReceivedAt, &e.Timestamp, &warnings,
+		&user, &anon, &prev, &grp, &name, &e.Body}, func() (store.Event, error) {
 		got := e
 		got.ReceivedAt, got.Timestamp = got.ReceivedAt.UTC(), got.Timestamp.UTC()
+		got.UserID, got.AnonymousID, got.PreviousID, got.GroupID, got.Name = string(user), string(anon), string(prev), string(grp), string(name)
 		got.Warnings = nil
 		if warnings != nil {
 			if err := json.Unmarshal(warnings, &got.Warnings); err != nil {

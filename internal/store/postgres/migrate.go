@@ -247,6 +247,8 @@ var migrations = []string{
 		changes   bytea            NOT NULL,
 		PRIMARY KEY (workspace, group_id, seq)
 	);`,
+	// 5: the ids, group and name of each event (log_migrate.go).
+	eventFieldsMigration,
 }
 
 // profileTables are emptied by ResetProfiles.
