@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"roster/internal/pipeline"
+	"roster/internal/spec"
 	"roster/internal/store"
 )
 
@@ -66,6 +67,11 @@ func appendMix(b *testing.B, s store.Store, n int) []string {
 		default:
 			e.Type = "track"
 			e.Body = fmt.Appendf(nil, `{"type":"track","userId":"u%d","event":"Report Run","context":{"groupId":"g%d"}}`, u, g)
+		}
+		// With the ids, group and name ingestion would have logged with it.
+		if m, err := spec.ReadStored(e.Body); err == nil {
+			r := m.Routing
+			e.UserID, e.AnonymousID, e.PreviousID, e.GroupID, e.Name = r.UserID, r.AnonymousID, r.PreviousID, r.GroupID, r.Name
 		}
 		batch = append(batch, e)
 		if len(batch) == cap(batch) || i == n-1 {
