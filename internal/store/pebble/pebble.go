@@ -54,6 +54,8 @@ type Store struct {
 	leases   leaseTable
 }
 
+var _ store.Store = (*Store)(nil)
+
 // Open opens (creating if needed) the database in dir.
 func Open(ctx context.Context, dir string, opts store.Options, logger *slog.Logger) (*Store, error) {
 	return openOn(ctx, dir, opts, logger, vfs.Default)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"roster/internal/store"
 	"roster/internal/store/storetest"
@@ -149,4 +150,44 @@ func TestDataDirServesOneStoreAtATime(t *testing.T) {
 		t.Fatalf("Open after Close: %v", err)
 	}
 	again.Close()
+}
+
+// Keys older than the window are deleted from the disk, not only from
+// memory, and after a restart they are not loaded again.
+func TestExpiredDedupKeysAreDeleted(t *testing.T) {
+	ctx := context.Background()
+	clock := &storetest.Clock{}
+	clock.Advance(time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC).Sub(time.Time{}))
+	opts := store.Options{DedupWindow: time.Hour, Now: clock.Now}
+	dir := t.TempDir()
+	s, err := Open(ctx, dir, opts, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	count := func() int {
+		t.Helper()
+		n, err := s.count(ctx, []byte{prefixDedup})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := s.Append(ctx, []store.Event{storetest.Event("ws", "web", "m1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Hour)
+	if err := s.Append(ctx, []store.Event{storetest.Event("ws", "web", "m2")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d dedup keys on disk after the first expired, want 1", n)
+	}
+	s.Close()
+	if s, err = Open(ctx, dir, opts, discard()); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.appender.window.keys.Len(); n != 1 {
+		t.Errorf("%d dedup keys loaded, want 1", n)
+	}
 }
