@@ -23,6 +23,9 @@ const usage = `Roster keeps Segment group calls and builds account profiles from
 Usage:
   roster serve [flags]   run the server (embedded database in ./roster-data by default)
   roster rebuild [flags] rebuild all profiles from the event log (stop the server first)
+  roster convert --from OLDDIR --to NEWDIR
+                         copy a data directory of an earlier Roster (SQLite, roster.db)
+                         into the current format (stop the server first)
   roster bench [flags]   drive a running Roster with realistic traffic and measure it
   roster destinations    delivery counts, dead letters and re-drive, from a running Roster
   roster version         print the version
@@ -51,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "rebuild":
 		return rebuild(ctx, args[1:], stdout, stderr)
+	case "convert":
+		return convert(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
 	case "destinations":
