@@ -251,9 +251,6 @@ var migrations = []string{
 	eventFieldsMigration,
 }
 
-// profileTables are emptied by ResetProfiles.
-var profileTables = []string{"cursors", "groups", "group_traits", "trait_history", "users", "user_traits", "identities", "memberships", "profile_events"}
-
 // migrate applies the migrations not applied yet, all in one transaction
 // that first takes an advisory lock: nodes starting together wait for the
 // first one, then find nothing left to do.
