@@ -249,6 +249,8 @@ var migrations = []string{
 	);`,
 	// 5: the ids, group and name of each event (log_migrate.go).
 	eventFieldsMigration,
+	// 6: which rows predate them, for backfillEventFields (log_migrate.go).
+	eventFieldsBackfillMigration,
 }
 
 // migrate applies the migrations not applied yet, all in one transaction

@@ -82,7 +82,9 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Open connects to the database at url and applies migrations. url is a
+// Open connects to the database at url, applies migrations and fills the
+// fields of events logged before they were stored (so before any processor
+// reads them). url is a
 // postgres:// URL or a key=value DSN; pgx's pool_* parameters are honoured
 // and any other unknown parameter (search_path=…) is set on every
 // connection.
@@ -102,6 +104,10 @@ func Open(ctx context.Context, url string, opts store.Options, logger *slog.Logg
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
 	if err := migrate(ctx, pool, migrations, logger); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := backfillEventFields(ctx, pool, backfillBatch, logger); err != nil {
 		pool.Close()
 		return nil, err
 	}
