@@ -35,8 +35,6 @@ func TestConformanceLog(t *testing.T) { storetest.RunLog(t, open) }
 
 func TestConformanceOutbox(t *testing.T) { storetest.RunOutbox(t, open) }
 
-func TestEventFields(t *testing.T) { storetest.RunEventFields(t, open) }
-
 // Events, their positions and their dedup keys survive a restart, and
 // positions go on growing from the last one.
 func TestRestartKeepsEventsSeqAndDedup(t *testing.T) {

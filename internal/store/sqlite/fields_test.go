@@ -9,10 +9,7 @@ import (
 
 	"roster/internal/spec"
 	"roster/internal/store"
-	"roster/internal/store/storetest"
 )
-
-func TestEventFields(t *testing.T) { storetest.RunEventFields(t, open) }
 
 // TestMigrationBackfillsEventFields logs events with the first schema,
 // then opens the store: the migration that adds the fields ingestion

@@ -10,9 +10,7 @@ import (
 )
 
 // RunEventFields checks that every field of store.Event reads back as it
-// was appended, the ids ingestion computed included. It is not part of
-// RunLog yet: the SQLite and PostgreSQL stores do not keep UserID,
-// AnonymousID, PreviousID, GroupID and Name; it joins RunLog once they do.
+// was appended, the ids ingestion computed included. RunLog runs it.
 func RunEventFields(t *testing.T, open Opener) {
 	s := open(t, store.Options{})
 	at := time.Date(2024, 5, 1, 12, 0, 0, 123_000_000, time.UTC)

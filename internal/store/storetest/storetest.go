@@ -37,7 +37,7 @@ func Run(t *testing.T, open Opener) {
 }
 
 // RunLog runs the log's part of the suite: appends, reads, dedup, the
-// quarantine and the credentials.
+// quarantine, the credentials and the fields ingestion computes.
 func RunLog(t *testing.T, open Opener) {
 	t.Run("AppendAndRead", func(t *testing.T) { testAppendAndRead(t, open) })
 	t.Run("Dedup", func(t *testing.T) { testDedup(t, open) })
@@ -46,6 +46,7 @@ func RunLog(t *testing.T, open Opener) {
 	t.Run("RecentEventsPaging", func(t *testing.T) { testRecentEventsPaging(t, open) })
 	t.Run("Quarantine", func(t *testing.T) { testQuarantine(t, open) })
 	t.Run("Credentials", func(t *testing.T) { testCredentials(t, open) })
+	t.Run("EventFields", func(t *testing.T) { RunEventFields(t, open) })
 }
 
 // RunProfiles runs the profiles' part of the suite.
