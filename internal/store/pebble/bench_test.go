@@ -54,3 +54,7 @@ type groupCommitted struct {
 func (g groupCommitted) Append(ctx context.Context, events []store.Event, q []store.Quarantined) error {
 	return g.c.Append(ctx, events, q)
 }
+
+func BenchmarkApplyProfiles(b *testing.B) { storetest.BenchApplyProfiles(b, openBench(b)) }
+
+func BenchmarkGroupTraits(b *testing.B) { storetest.BenchGroupTraits(b, openBench(b)) }

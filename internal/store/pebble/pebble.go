@@ -12,8 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -101,26 +103,66 @@ func pebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{logger},
 		// The server is meant to stay under 300 MB with millions of
-		// events, of which the dedup set takes about 20 bytes an event:
-		// 32 MB of block cache, and memtables of 16 MB (writes stall only
-		// when four wait to be flushed, which a healthy disk never lets
-		// happen).
-		CacheSize:                   32 << 20,
-		MemTableSize:                16 << 20,
+		// events, of which the dedup set takes about 20 bytes an event.
+		// The profile processor reads a record or two for every event, and
+		// with a 32 MB cache most of those reads went to the files (see
+		// docs/performance.md). Writes stall only when four memtables wait
+		// to be flushed, which a healthy disk never lets happen.
+		CacheSize:                   64 << 20,
+		MemTableSize:                32 << 20,
 		MemTableStopWritesThreshold: 4,
 		MaxOpenFiles:                500,
 	}
-	// Event bodies are JSON that repeats its field names: zstd kept 50,000
-	// group calls in 5.2 MB of tables, snappy in 8.6 MB
-	// (BenchmarkTableSize); compressing happens in flushes and
-	// compactions, off the append path.
+	// Compactions rewrite what they compact, and zstd (through cgo) was
+	// most of their cost and of every read of a block not cached: the upper
+	// levels, which are rewritten often and read most, use the fastest
+	// codec, and only the bottom ones, where most bytes end, zstd.
 	for i := range o.Levels {
-		o.Levels[i].Compression = compression
+		o.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.FastestCompression }
+		if i >= len(o.Levels)-2 {
+			o.Levels[i].Compression = compression
+		}
+		// Profiles are looked up one key at a time, mostly keys of other
+		// tables or none yet: a filter answers most misses from memory.
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	// Events and history are written once and never changed: kept in blob
+	// files beside the tables, they are not rewritten by every compaction
+	// that passes their keys. Profiles change at every batch and are read
+	// one by one, so they stay in the tables (spanPolicy).
+	o.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{
+			Enabled:               true,
+			MinimumSize:           128,
+			MaxBlobReferenceDepth: 10,
+			RewriteMinimumAge:     5 * time.Minute,
+			TargetGarbageRatio:    0.2,
+		}
+	}
+	o.Experimental.SpanPolicyFunc = spanPolicy
 	return o
 }
 
-// compression is zstd; a var so that the test can measure the other.
+// spanPolicy separates the values of the log's events and of trait history
+// into blob files, and keeps everything else in place, compressed fast.
+func spanPolicy(start []byte) (pebble.SpanPolicy, []byte, error) {
+	inPlace := pebble.SpanPolicy{PreferFastCompression: true, ValueStoragePolicy: pebble.ValueStorageLowReadLatency}
+	if len(start) == 0 {
+		return inPlace, []byte{0}, nil
+	}
+	end := []byte{start[0] + 1}
+	if start[0] == 0xff {
+		end = nil
+	}
+	switch start[0] {
+	case prefixEvent, prefixHistory:
+		return pebble.SpanPolicy{}, end, nil
+	}
+	return inPlace, end, nil
+}
+
+// compression is the bottom levels' codec; a var so that the test can
+// measure the other.
 var compression = func() *sstable.CompressionProfile { return sstable.ZstdCompression }
 
 // checkFormat writes the format version into a new database and refuses
