@@ -3,7 +3,6 @@ package profile
 import (
 	"encoding/json"
 	"sort"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -109,7 +108,7 @@ func (r *Record) SortName() string {
 	if json.Unmarshal(t.Value, &name) != nil {
 		return ""
 	}
-	name = strings.ToLower(name)
+	name = store.FoldText(name)
 	if len(name) <= maxSortName {
 		return name
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -123,10 +124,15 @@ type TraitChange struct {
 	Timestamp time.Time
 }
 
+// FoldText is how ListGroups' text search compares a group's id and name
+// with the query's text: lower-cased by Go's rules, so that every backend
+// matches the same groups whatever its database's collation.
+func FoldText(s string) string { return strings.ToLower(s) }
+
 // GroupQuery selects and orders groups.
 type GroupQuery struct {
 	// Text matches a substring of the group id or its name trait,
-	// case-insensitively.
+	// case-insensitively (FoldText).
 	Text string
 	// Traits must all match: folded trait key → JSON value, compared as
 	// JSON text (1000 does not match 1e3).

@@ -60,7 +60,7 @@ func (s *Store) ListGroups(ctx context.Context, workspace string, q store.GroupQ
 
 // groupFilter returns the query's text and trait filters as one test.
 func groupFilter(q store.GroupQuery) (func(id string, r *profile.Record) bool, error) {
-	text := strings.ToLower(q.Text)
+	text := store.FoldText(q.Text)
 	want := make(map[string][]byte, len(q.Traits))
 	for name, v := range q.Traits {
 		var value bytes.Buffer
@@ -70,7 +70,7 @@ func groupFilter(q store.GroupQuery) (func(id string, r *profile.Record) bool, e
 		want[spec.FoldKey(name)] = value.Bytes()
 	}
 	return func(id string, r *profile.Record) bool {
-		if text != "" && !strings.Contains(strings.ToLower(id), text) && !strings.Contains(r.SortName(), text) {
+		if text != "" && !strings.Contains(store.FoldText(id), text) && !strings.Contains(r.SortName(), text) {
 			return false
 		}
 		for key, value := range want {

@@ -12,8 +12,8 @@ import (
 
 	"roster/internal/pipeline"
 	"roster/internal/store"
+	"roster/internal/store/pebble"
 	"roster/internal/store/postgres/pgtest"
-	"roster/internal/store/sqlite"
 	"roster/internal/store/storetest"
 )
 
@@ -129,7 +129,7 @@ func listAll(t *testing.T, s store.Store, q store.GroupQuery) string {
 	for range 100 {
 		gs, next, err := s.ListGroups(context.Background(), "ws", q)
 		if err != nil {
-			return "error: " + strings.TrimPrefix(strings.TrimPrefix(err.Error(), "sqlite: "), "postgres: ")
+			return "error: " + strings.TrimPrefix(strings.TrimPrefix(err.Error(), "pebble: "), "postgres: ")
 		}
 		for _, g := range gs {
 			fmt.Fprintf(&b, "%s ", g.ID)
@@ -146,7 +146,7 @@ func listAll(t *testing.T, s store.Store, q store.GroupQuery) string {
 
 func TestSameStateAsEmbedded(t *testing.T) {
 	pgtest.URL(t) // skips before the embedded store is made
-	ref, err := sqlite.Open(context.Background(), t.TempDir(), store.Options{}, discard())
+	ref, err := pebble.Open(context.Background(), t.TempDir(), store.Options{}, discard())
 	if err != nil {
 		t.Fatal(err)
 	}

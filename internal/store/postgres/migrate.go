@@ -205,9 +205,10 @@ var migrations = []string{
 		kind       text             NOT NULL, -- 'g' a group, 'u' a user (profile.Kind)
 		id         text COLLATE "C" NOT NULL, -- a group id or a user key
 		record     bytea            NOT NULL, -- profile.Record.Marshal
-		-- Groups only, what ListGroups sorts and searches by: Record.SortName
-		-- and the first and last seen of the record.
+		-- Groups only, what ListGroups sorts and searches by: Record.SortName,
+		-- the id folded by store.FoldText, and the first and last seen.
 		name       text COLLATE "C",
+		id_folded  text COLLATE "C",
 		first_seen timestamptz,
 		last_seen  timestamptz,
 		PRIMARY KEY (workspace, kind, id)

@@ -6,6 +6,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"roster/internal/profile"
+	"roster/internal/store"
 )
 
 // queueChanges queues what profile.Apply decided, a statement per table
@@ -29,7 +30,7 @@ func queueRecords(b *pgx.Batch, changes []profile.RecordChange) {
 	var (
 		ws, kinds, ids        []string
 		records               [][]byte
-		names                 []*string
+		names, folded         []*string
 		firstSeen, lastSeen   []*time.Time
 		delWS, delKind, delID []string
 		buf                   []byte
@@ -44,18 +45,18 @@ func queueRecords(b *pgx.Batch, changes []profile.RecordChange) {
 		buf = c.New.Marshal(buf)
 		ws, kinds, ids, records = append(ws, c.Ref.Workspace), append(kinds, kind), append(ids, c.Ref.ID), append(records, buf[start:len(buf):len(buf)])
 		if c.Ref.Kind != profile.Group {
-			names, firstSeen, lastSeen = append(names, nil), append(firstSeen, nil), append(lastSeen, nil)
+			names, folded, firstSeen, lastSeen = append(names, nil), append(folded, nil), append(firstSeen, nil), append(lastSeen, nil)
 			continue
 		}
-		name, first, last := c.New.SortName(), utcMillis(c.New.First.At), utcMillis(c.New.Last.At)
-		names, firstSeen, lastSeen = append(names, &name), append(firstSeen, &first), append(lastSeen, &last)
+		name, fold, first, last := c.New.SortName(), store.FoldText(c.Ref.ID), utcMillis(c.New.First.At), utcMillis(c.New.Last.At)
+		names, folded, firstSeen, lastSeen = append(names, &name), append(folded, &fold), append(firstSeen, &first), append(lastSeen, &last)
 	}
 	if len(ws) > 0 {
-		b.Queue(`INSERT INTO profiles (workspace, kind, id, record, name, first_seen, last_seen)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+		b.Queue(`INSERT INTO profiles (workspace, kind, id, record, name, id_folded, first_seen, last_seen)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])
 			ON CONFLICT (workspace, kind, id) DO UPDATE SET record = EXCLUDED.record,
-				name = EXCLUDED.name, first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen`,
-			ws, kinds, ids, records, names, firstSeen, lastSeen)
+				name = EXCLUDED.name, id_folded = EXCLUDED.id_folded, first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen`,
+			ws, kinds, ids, records, names, folded, firstSeen, lastSeen)
 	}
 	if len(delWS) > 0 {
 		b.Queue(`DELETE FROM profiles p USING unnest($1::text[], $2::text[], $3::text[]) AS d(workspace, kind, id)

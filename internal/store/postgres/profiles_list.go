@@ -145,11 +145,9 @@ func listQuery(workspace, text string, order store.GroupOrder, after *store.Grou
 	var q query
 	q.where = append(q.where, "g.workspace = "+q.arg(workspace), "g.kind = 'g'")
 	if text != "" {
-		// name is stored lower-cased; ids are matched lower-cased (as far
-		// as the database's lower() folds) and as typed.
-		lower := q.arg(strings.ToLower(text))
-		q.where = append(q.where, fmt.Sprintf("(strpos(lower(g.id), %s) > 0 OR strpos(g.name, %s) > 0 OR strpos(g.id, %s) > 0)",
-			lower, lower, q.arg(text)))
+		// name and id_folded were folded in Go, as the text is here.
+		folded := q.arg(store.FoldText(text))
+		q.where = append(q.where, fmt.Sprintf("(strpos(g.id_folded, %s) > 0 OR strpos(g.name, %s) > 0)", folded, folded))
 	}
 	op, dir := ">", "ASC"
 	if order.Desc {
