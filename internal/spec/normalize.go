@@ -488,6 +488,11 @@ func idField(dst *string, name string, v jsontext.Value) error {
 	if len(*dst) > MaxIDBytes {
 		return errorf(CodeInvalidValue, name, "is longer than %d bytes", MaxIDBytes)
 	}
+	// Ids become keys of profiles, memberships and identities, which a
+	// PostgreSQL text column cannot hold with a NUL in it.
+	if strings.IndexByte(*dst, 0) >= 0 {
+		return errorf(CodeInvalidValue, name, "must not contain the NUL character (U+0000)")
+	}
 	return nil
 }
 

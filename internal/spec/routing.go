@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -59,12 +60,15 @@ func (n *Normalizer) contextGroup(ctx jsontext.Value, d *Defaults) (jsontext.Val
 }
 
 // idText reads an id as Normalize stores it: a string as it is, a number
-// as its decimal string (NumberString); anything else is "". It is how
+// as its decimal string (NumberString); anything else is "", as is a
+// string that no id may be (with a NUL, see idField). It is how
 // context.groupId, which is not validated, names a group.
 func idText(v jsontext.Value) string {
 	switch v.Kind() {
 	case '"':
-		return text(v)
+		if s := text(v); strings.IndexByte(s, 0) < 0 {
+			return s
+		}
 	case '0':
 		if s, err := NumberString(string(v)); err == nil {
 			return s

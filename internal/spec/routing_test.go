@@ -2,6 +2,7 @@ package spec
 
 import (
 	"testing"
+	"time"
 )
 
 func TestNormalizeRouting(t *testing.T) {
@@ -33,6 +34,8 @@ func TestNormalizeRouting(t *testing.T) {
 			Routing{UserID: "u", GroupID: "9", Name: "E"}},
 		{"the batch's, with no context", Track, `{"userId":"u","event":"E"}`, `{"context":{"groupId":"b"},"batch":[]}`,
 			Routing{UserID: "u", GroupID: "b", Name: "E"}},
+		{"a context.groupId with a NUL names no group", Track, `{"userId":"u","event":"E","context":{"groupId":"g\u0000x"}}`, "",
+			Routing{UserID: "u", Name: "E"}},
 		{"the message's wins, null too", Track, `{"userId":"u","event":"E","context":{"groupId":null}}`, `{"context":{"groupId":"b"},"batch":[]}`,
 			Routing{UserID: "u", Name: "E"}},
 	}
@@ -69,5 +72,19 @@ func TestReadStoredDoesNotValidate(t *testing.T) {
 	}
 	if _, err := ReadStored([]byte(`{oops}`)); err == nil {
 		t.Error("ReadStored of a body that is not JSON: no error")
+	}
+}
+
+// An id with a NUL is refused: it could not be a key of the PostgreSQL
+// backend's profile tables, where it would stop the profile processor.
+func TestIDsWithNULAreInvalid(t *testing.T) {
+	for _, tc := range []struct{ typ, body, field string }{
+		{Group, `{"userId":"u","groupId":"g\u0000x"}`, "groupId"},
+		{Track, `{"userId":"u\u0000","event":"E"}`, "userId"},
+		{Identify, `{"anonymousId":"\u0000"}`, "anonymousId"},
+		{Alias, `{"userId":"u","previousId":"p\u0000"}`, "previousId"},
+	} {
+		_, err := newTestNormalizer().Normalize([]byte(tc.body), tc.typ, nil, time.Now())
+		asError(t, err, CodeInvalidValue, tc.field)
 	}
 }
