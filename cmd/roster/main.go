@@ -106,7 +106,7 @@ func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	n, err := server.Rebuild(ctx, opts)
+	n, err := server.Rebuild(ctx, opts, rebuildProgress(stderr, start))
 	if err != nil {
 		return err
 	}

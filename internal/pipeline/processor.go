@@ -43,6 +43,9 @@ type Processor struct {
 	// Yield makes Run give its goroutine the lowest CPU priority (see
 	// Run).
 	Yield bool
+	// Progress, when set, is called by CatchUp after each batch with the
+	// events read so far.
+	Progress func(read int)
 }
 
 // NewProcessor returns a profile processor.
@@ -163,6 +166,9 @@ func (p *Processor) CatchUp(ctx context.Context) (int, error) {
 		total += n
 		if err != nil || n == 0 {
 			return total, err
+		}
+		if p.Progress != nil {
+			p.Progress(total)
 		}
 	}
 }

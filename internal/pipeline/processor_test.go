@@ -565,6 +565,8 @@ func TestCatchUpInBatches(t *testing.T) {
 	logger, _ := newLogger()
 	p := pipeline.NewProcessor(log, profiles, logger)
 	p.Batch = 2
+	var progress []int
+	p.Progress = func(read int) { progress = append(progress, read) }
 
 	total, err := p.CatchUp(t.Context())
 	if err != nil {
@@ -572,6 +574,9 @@ func TestCatchUpInBatches(t *testing.T) {
 	}
 	if total != 5 {
 		t.Errorf("CatchUp read %d events, want 5", total)
+	}
+	if !slices.Equal(progress, []int{2, 4, 5}) {
+		t.Errorf("progress = %v, want [2 4 5]: the events read after each batch", progress)
 	}
 	st := profiles.state()
 	if !slices.Equal(st.commits, []int64{2, 5, 8}) {

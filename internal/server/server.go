@@ -139,7 +139,9 @@ func openStore(ctx context.Context, opts Options, cfg *config.Config) (store.Sto
 // Rebuild throws away all profile state and applies the whole log again,
 // which must give the state that incremental processing gave. The server
 // must not be running on the same data (the store refuses a second user).
-func Rebuild(ctx context.Context, opts Options) (int, error) {
+// progress, if not nil, is called after each batch with the events applied
+// and the events in the log.
+func Rebuild(ctx context.Context, opts Options, progress func(applied, total int)) (int, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -155,7 +157,15 @@ func Rebuild(ctx context.Context, opts Options) (int, error) {
 	if err := st.ResetProfiles(ctx); err != nil {
 		return 0, err
 	}
-	return pipeline.NewProcessor(st, st, opts.Logger).CatchUp(ctx)
+	head, err := st.Head(ctx)
+	if err != nil {
+		return 0, err
+	}
+	p := pipeline.NewProcessor(st, st, opts.Logger)
+	if progress != nil {
+		p.Progress = func(read int) { progress(read, int(head)) }
+	}
+	return p.CatchUp(ctx)
 }
 
 func writeStatus(w http.ResponseWriter, code int, status, reason string) {
