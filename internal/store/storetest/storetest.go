@@ -53,6 +53,7 @@ func RunLog(t *testing.T, open Opener) {
 func RunProfiles(t *testing.T, open Opener) {
 	t.Run("Profiles", func(t *testing.T) { runProfiles(t, open) })
 	t.Run("OverlappingProcessors", func(t *testing.T) { testOverlappingProcessors(t, open) })
+	t.Run("Reads", func(t *testing.T) { runReads(t, open) })
 }
 
 // RunOutbox runs the destinations' part of the suite: the outbox and the
