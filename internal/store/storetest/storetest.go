@@ -54,6 +54,7 @@ func RunProfiles(t *testing.T, open Opener) {
 	t.Run("Profiles", func(t *testing.T) { runProfiles(t, open) })
 	t.Run("OverlappingProcessors", func(t *testing.T) { testOverlappingProcessors(t, open) })
 	t.Run("Reads", func(t *testing.T) { runReads(t, open) })
+	t.Run("ApplyProfilesAfterCancel", func(t *testing.T) { testApplyProfilesAfterCancel(t, open) })
 }
 
 // RunOutbox runs the destinations' part of the suite: the outbox and the
