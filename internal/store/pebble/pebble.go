@@ -220,7 +220,12 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	return errors.Join(s.db.Close(), s.lock.Close())
+	// What the profile processor applied since its last checkpoint goes
+	// in now, so that a restart need not apply it again.
+	s.profiles.applying.Lock()
+	checkpointed := s.checkpoint()
+	s.profiles.applying.Unlock()
+	return errors.Join(checkpointed, s.db.Close(), s.lock.Close())
 }
 
 // Ping checks that the database answers and that appends are possible.

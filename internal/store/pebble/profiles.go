@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -20,11 +21,13 @@ import (
 // membership, and a key per event filed under a profile, all in log order
 // where it matters. This file is the write side; profiles_read.go reads.
 
-// profileState serializes ApplyProfiles and ResetProfiles: the engine reads
-// the state a batch starts from, and no other writer may change it before
-// the batch commits.
+// profileState serializes ApplyProfiles, ResetProfiles and checkpoints:
+// the engine reads the state a batch starts from, and no other writer may
+// change it before the batch is written. pending holds the records and
+// identities written since the last checkpoint (profiles_pending.go).
 type profileState struct {
 	applying sync.Mutex
+	pending  pending
 }
 
 func profileKey(ref profile.Ref) []byte {
@@ -53,8 +56,11 @@ func historyPrefix(workspace, groupID string) []byte {
 	return appendString(appendString([]byte{prefixHistory}, workspace), groupID)
 }
 
-// Orders of ListGroups besides id, which is the order of the records.
+// ListGroups' orders. Records themselves are in id order, but a new one
+// waits for a checkpoint (pending), so the id order has its entries too,
+// written as the group is created.
 const (
+	orderID        = 'i'
 	orderName      = 'n'
 	orderFirstSeen = 'f'
 	orderLastSeen  = 'l'
@@ -65,8 +71,9 @@ func groupOrderPrefix(workspace string, order byte) []byte {
 }
 
 // groupOrderKeys returns the index entries of a group's record.
-func groupOrderKeys(workspace, groupID string, r *profile.Record) [3][]byte {
-	return [3][]byte{
+func groupOrderKeys(workspace, groupID string, r *profile.Record) [4][]byte {
+	return [4][]byte{
+		appendString(groupOrderPrefix(workspace, orderID), groupID),
 		appendString(appendString(groupOrderPrefix(workspace, orderName), r.SortName()), groupID),
 		appendString(appendInt64(groupOrderPrefix(workspace, orderFirstSeen), r.First.At), groupID),
 		appendString(appendInt64(groupOrderPrefix(workspace, orderLastSeen), r.Last.At), groupID),
@@ -81,6 +88,11 @@ func (s *Store) Cursor(ctx context.Context, name string) (int64, error) {
 		return 0, err
 	}
 	defer s.leave()
+	if name == store.ProfileCursor {
+		if c := s.profiles.pending.appliedCursor(); c != 0 {
+			return c, nil
+		}
+	}
 	return s.cursor(name)
 }
 
@@ -100,68 +112,66 @@ func (s *Store) cursor(name string) (int64, error) {
 }
 
 // ApplyProfiles implements store.Profiles: the engine works out the batch's
-// changes from the records it loads, and one Pebble batch writes them with
-// the cursor. The batch is not synced: profiles are derived from the log,
-// and the next synced log commit carries them to the disk; a crash before
-// it loses both the changes and the cursor, which are then applied again.
+// changes from the records it loads. What only grows (event references,
+// history) and the rows kept beside the records (members, ListGroups'
+// orders) are written at once; records and identities wait in pending for
+// the next checkpoint, which writes them with the cursor. Nothing is
+// synced: profiles are derived from the log, and the next synced log
+// commit carries them to the disk. Whatever goes wrong, pending is dropped
+// and the processor applies again from the last checkpoint: every write
+// here is one that applying the same events to the same state writes
+// again.
 func (s *Store) ApplyProfiles(ctx context.Context, updates []store.ProfileUpdate, upTo int64) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pebble: apply profiles: %w", err)
+	}
 	s.profiles.applying.Lock()
 	defer s.profiles.applying.Unlock()
-	cursor, err := s.cursor(store.ProfileCursor)
-	if err != nil {
-		return err
+	cursor := s.profiles.pending.appliedCursor()
+	if cursor == 0 {
+		var err error
+		if cursor, err = s.cursor(store.ProfileCursor); err != nil {
+			return err
+		}
 	}
 	if upTo <= cursor {
 		return nil
 	}
-	changes, err := profile.Apply(ctx, loader{s.db}, updates, cursor)
+	changes, err := profile.Apply(ctx, loader{s}, updates, cursor)
 	if err != nil {
 		return fmt.Errorf("pebble: %w", err)
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := writeChanges(b, changes); err != nil {
+	// Pending first: a reader that finds a new profile's events finds the
+	// profile.
+	s.profiles.pending.add(changes, upTo, time.Now())
+	if err := s.writeChanges(changes); err != nil {
+		s.profiles.pending.clear()
 		return fmt.Errorf("pebble: apply profiles: %w", err)
 	}
-	if err := b.Set(cursorKey(store.ProfileCursor), binary.BigEndian.AppendUint64(nil, uint64(upTo)), nil); err != nil {
-		return fmt.Errorf("pebble: move cursor: %w", err)
-	}
-	if err := b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("pebble: commit profiles: %w", err)
+	if s.profiles.pending.due(time.Now()) {
+		if err := s.checkpoint(); err != nil {
+			s.profiles.pending.clear()
+			return err
+		}
 	}
 	return nil
 }
 
-// writeChanges puts what the engine changed into b.
-func writeChanges(b *pebble.Batch, c *profile.Changes) error {
+// writeChanges writes what the engine changed besides records and
+// identities.
+func (s *Store) writeChanges(c *profile.Changes) error {
+	b := s.db.NewBatch()
+	defer b.Close()
 	var buf []byte
 	for _, rc := range c.Records {
-		key := profileKey(rc.Ref)
 		if rc.Ref.Kind == profile.Group {
 			if err := writeGroupOrder(b, rc); err != nil {
 				return err
 			}
-		}
-		if rc.New == nil {
-			if rc.Old != nil {
-				if err := b.Delete(key, nil); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		buf = rc.New.Marshal(buf[:0])
-		if err := b.Set(key, buf, nil); err != nil {
-			return err
-		}
-	}
-	for id, userKey := range c.Identities {
-		if err := b.Set(identityKey(id), []byte(userKey), nil); err != nil {
-			return err
 		}
 	}
 	for _, m := range c.Memberships {
@@ -187,13 +197,13 @@ func writeChanges(b *pebble.Batch, c *profile.Changes) error {
 			return err
 		}
 	}
-	return nil
+	return b.Commit(pebble.NoSync)
 }
 
 // writeGroupOrder moves a group's entries in ListGroups' orders: those
 // that changed are deleted and set anew.
 func writeGroupOrder(b *pebble.Batch, rc profile.RecordChange) error {
-	var old, cur [3][]byte
+	var old, cur [4][]byte
 	if rc.Old != nil {
 		old = groupOrderKeys(rc.Ref.Workspace, rc.Ref.ID, rc.Old)
 	}
@@ -226,6 +236,7 @@ func (s *Store) ResetProfiles(ctx context.Context) error {
 	defer s.leave()
 	s.profiles.applying.Lock()
 	defer s.profiles.applying.Unlock()
+	s.profiles.pending.clear()
 	b := s.db.NewBatch()
 	defer b.Close()
 	for _, p := range []byte{prefixCursor, prefixProfile, prefixIdentity, prefixMember, prefixProfileEv, prefixHistory, prefixGroupOrder} {
@@ -239,18 +250,25 @@ func (s *Store) ResetProfiles(ctx context.Context) error {
 	return nil
 }
 
-// loader reads what a batch starts from for the engine.
-type loader struct{ db *pebble.DB }
+// loader reads what a batch starts from for the engine: pending state
+// first, then the database.
+type loader struct{ s *Store }
 
 // LoadIdentities implements profile.Loader.
 func (l loader) LoadIdentities(ctx context.Context, ids []profile.Identity) (map[profile.Identity]string, error) {
 	found := make(map[profile.Identity]string, len(ids))
-	keys := make([][]byte, len(ids))
-	for i, id := range ids {
-		keys[i] = identityKey(id)
+	var keys [][]byte
+	var unknown []profile.Identity
+	for _, id := range ids {
+		key := identityKey(id)
+		if userKey, ok := l.s.profiles.pending.identity(key); ok {
+			found[id] = userKey
+			continue
+		}
+		keys, unknown = append(keys, key), append(unknown, id)
 	}
 	err := l.getSorted(keys, func(i int, v []byte) error {
-		found[ids[i]] = string(v)
+		found[unknown[i]] = string(v)
 		return nil
 	})
 	return found, err
@@ -259,16 +277,28 @@ func (l loader) LoadIdentities(ctx context.Context, ids []profile.Identity) (map
 // LoadRecords implements profile.Loader.
 func (l loader) LoadRecords(ctx context.Context, refs []profile.Ref) (map[profile.Ref]*profile.Record, error) {
 	found := make(map[profile.Ref]*profile.Record, len(refs))
-	keys := make([][]byte, len(refs))
-	for i, r := range refs {
-		keys[i] = profileKey(r)
+	var keys [][]byte
+	var unknown []profile.Ref
+	for _, ref := range refs {
+		key := profileKey(ref)
+		if v, ok := l.s.profiles.pending.record(key); ok {
+			if v != nil {
+				r, err := profile.Unmarshal(v)
+				if err != nil {
+					return nil, fmt.Errorf("profile %v: %w", ref, err)
+				}
+				found[ref] = r
+			}
+			continue
+		}
+		keys, unknown = append(keys, key), append(unknown, ref)
 	}
 	err := l.getSorted(keys, func(i int, v []byte) error {
 		r, err := profile.Unmarshal(v)
 		if err != nil {
-			return fmt.Errorf("profile %v: %w", refs[i], err)
+			return fmt.Errorf("profile %v: %w", unknown[i], err)
 		}
-		found[refs[i]] = r
+		found[unknown[i]] = r
 		return nil
 	})
 	return found, err
@@ -285,7 +315,7 @@ func (l loader) getSorted(keys [][]byte, found func(i int, v []byte) error) erro
 	}
 	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(keys[a], keys[b]) })
 	for _, i := range order {
-		v, closer, err := l.db.Get(keys[i])
+		v, closer, err := l.s.db.Get(keys[i])
 		if errors.Is(err, pebble.ErrNotFound) {
 			continue
 		}

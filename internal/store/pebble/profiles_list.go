@@ -13,9 +13,8 @@ import (
 	"roster/internal/store"
 )
 
-// ListGroups implements store.Profiles. Sorted by id it walks the records,
-// which are in id order; by name, first or last seen it walks that order's
-// index and reads each group's record. Text and trait filters are checked
+// ListGroups implements store.Profiles: it walks the index of the order
+// asked and reads each group's record. Text and trait filters are checked
 // on the records as they come: no index serves them.
 func (s *Store) ListGroups(ctx context.Context, workspace string, q store.GroupQuery) ([]store.Group, string, error) {
 	if err := s.enter(); err != nil {
@@ -43,11 +42,7 @@ func (s *Store) ListGroups(ctx context.Context, workspace string, q store.GroupQ
 		}
 		return len(groups) <= limit
 	}
-	if order.Column == "group_id" {
-		err = s.listByID(workspace, order, take)
-	} else {
-		err = s.listByIndex(workspace, order, take)
-	}
+	err = s.listByIndex(workspace, order, take)
 	if err != nil {
 		return nil, "", fmt.Errorf("pebble: list groups: %w", err)
 	}
@@ -87,39 +82,17 @@ func groupFilter(q store.GroupQuery) (func(id string, r *profile.Record) bool, e
 	}, nil
 }
 
-// listByID walks a workspace's group records in id order.
-func (s *Store) listByID(workspace string, order store.GroupOrder, take func(string, *profile.Record) bool) error {
-	prefix := append(appendString([]byte{prefixProfile}, workspace), byte(profile.Group))
-	var start []byte
-	if c := order.After; c != nil {
-		start = appendString(bytes.Clone(prefix), c.ID)
-		if !order.Desc {
-			start = prefixEnd(start)
-		}
-	}
-	return s.scanPrefix(prefix, start, order.Desc, func(key, v []byte) (bool, error) {
-		id, _, err := readString(key)
-		if err != nil {
-			return false, err
-		}
-		r, err := profile.Unmarshal(v)
-		if err != nil {
-			return false, err
-		}
-		return take(id, r), nil
-	})
-}
-
 // listByIndex walks one of the orders kept beside the records.
 func (s *Store) listByIndex(workspace string, order store.GroupOrder, take func(string, *profile.Record) bool) error {
-	kind := map[string]byte{"name": orderName, "first_seen": orderFirstSeen, "last_seen": orderLastSeen}[order.Column]
+	kind := map[string]byte{"group_id": orderID, "name": orderName, "first_seen": orderFirstSeen, "last_seen": orderLastSeen}[order.Column]
 	prefix := groupOrderPrefix(workspace, kind)
 	var start []byte
 	if c := order.After; c != nil {
 		start = bytes.Clone(prefix)
-		if kind == orderName {
+		switch kind {
+		case orderName:
 			start = appendString(start, c.Text)
-		} else {
+		case orderFirstSeen, orderLastSeen:
 			start = appendInt64(start, c.Num)
 		}
 		start = appendString(start, c.ID)
@@ -129,9 +102,10 @@ func (s *Store) listByIndex(workspace string, order store.GroupOrder, take func(
 	}
 	return s.scanPrefix(prefix, start, order.Desc, func(key, _ []byte) (bool, error) {
 		var err error
-		if kind == orderName {
+		switch kind {
+		case orderName:
 			_, key, err = readString(key)
-		} else {
+		case orderFirstSeen, orderLastSeen:
 			_, key, err = readInt64(key)
 		}
 		if err != nil {

@@ -17,9 +17,17 @@ import (
 	"roster/internal/store"
 )
 
-// record reads a profile's record; ErrNotFound when there is none.
+// record reads a profile's record, pending or stored; ErrNotFound when
+// there is none.
 func (s *Store) record(ref profile.Ref) (*profile.Record, error) {
-	v, closer, err := s.db.Get(profileKey(ref))
+	key := profileKey(ref)
+	if v, ok := s.profiles.pending.record(key); ok {
+		if v == nil {
+			return nil, fmt.Errorf("pebble: profile %q: %w", ref.ID, store.ErrNotFound)
+		}
+		return profile.Unmarshal(v)
+	}
+	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, fmt.Errorf("pebble: profile %q: %w", ref.ID, store.ErrNotFound)
 	}
@@ -191,7 +199,11 @@ func (s *Store) ResolveUser(ctx context.Context, workspace, idType, id string) (
 		return "", err
 	}
 	defer s.leave()
-	v, closer, err := s.db.Get(identityKey(profile.Identity{Workspace: workspace, Type: idType, ID: id}))
+	key := identityKey(profile.Identity{Workspace: workspace, Type: idType, ID: id})
+	if userKey, ok := s.profiles.pending.identity(key); ok {
+		return userKey, nil
+	}
+	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return "", fmt.Errorf("pebble: identity %s:%s: %w", idType, id, store.ErrNotFound)
 	}
