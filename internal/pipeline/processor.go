@@ -28,9 +28,10 @@ type Processor struct {
 	log      Log
 	profiles ProfileStore
 	logger   *slog.Logger
-	// Batch is how many events one transaction applies at most: when the
-	// processor is behind, big batches write each hot profile once for many
-	// events.
+	// Batch is how many events one transaction applies at most. A store
+	// may keep what batches change and write it once for several (the
+	// embedded one does), so batches need not be big: a smaller one holds
+	// less in memory at once.
 	Batch int
 	// Idle is how often the processor looks for new events when caught
 	// up; with the time a batch takes, it bounds the lag from commit to
@@ -50,7 +51,7 @@ type Processor struct {
 
 // NewProcessor returns a profile processor.
 func NewProcessor(log Log, profiles ProfileStore, logger *slog.Logger) *Processor {
-	return &Processor{log: log, profiles: profiles, logger: logger, Batch: 10000, Idle: 50 * time.Millisecond}
+	return &Processor{log: log, profiles: profiles, logger: logger, Batch: 4000, Idle: 50 * time.Millisecond}
 }
 
 // Run applies the log until ctx ends. A failing step is retried after a

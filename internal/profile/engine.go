@@ -15,17 +15,21 @@ import (
 type Loader interface {
 	// LoadIdentities returns the user key of each identity that exists.
 	LoadIdentities(ctx context.Context, ids []Identity) (map[Identity]string, error)
-	// LoadRecords returns the records of the profiles that exist.
+	// LoadRecords returns the records of the profiles that exist, for the
+	// engine to change: none may be shared with another caller.
 	LoadRecords(ctx context.Context, refs []Ref) (map[Ref]*Record, error)
 }
 
-// RecordChange is a profile whose record changed. Old is the record as it
-// was loaded (nil for a new profile), so that a backend can update what it
-// keeps beside the record (an index of names) without reading it again;
-// New is nil when the profile is gone (merged into another).
+// RecordChange is a profile whose record changed. New is nil when the
+// profile is gone (merged into another). Existed says whether it was stored
+// before the batch and, for a group, Was where it sorted then, so that a
+// backend can move what it keeps beside the record (an index of names)
+// without reading it again.
 type RecordChange struct {
-	Ref      Ref
-	Old, New *Record
+	Ref     Ref
+	Existed bool
+	Was     Order
+	New     *Record
 }
 
 // MembershipChange is a row of a group's member list: set to Member, or
@@ -82,10 +86,13 @@ func Apply(ctx context.Context, load Loader, updates []store.ProfileUpdate, curs
 	return a.finish(), nil
 }
 
-// loaded is a profile as loaded and as the batch has made it.
+// loaded is a profile as the batch has made it, and what the backend needs
+// of it as it was loaded.
 type loaded struct {
-	old, cur *Record // cur is nil while the profile does not exist
-	dirty    bool
+	cur     *Record // nil while the profile does not exist
+	existed bool
+	was     Order
+	dirty   bool
 }
 
 type applier struct {
@@ -164,9 +171,10 @@ func (a *applier) loadRecords(refs []Ref) error {
 		return fmt.Errorf("profile: load profiles: %w", err)
 	}
 	for _, r := range refs {
-		l := &loaded{old: recs[r]}
-		if l.old != nil {
-			l.cur = l.old.clone()
+		// The loader handed the record over: the batch changes it in place.
+		l := &loaded{cur: recs[r], existed: recs[r] != nil}
+		if l.existed && r.Kind == Group {
+			l.was = l.cur.Order()
 		}
 		a.recs[r] = l
 		a.order = append(a.order, r)
@@ -268,7 +276,7 @@ func (a *applier) finish() *Changes {
 	c := a.changes
 	for _, r := range a.order {
 		if l := a.recs[r]; l.dirty {
-			c.Records = append(c.Records, RecordChange{Ref: r, Old: l.old, New: l.cur})
+			c.Records = append(c.Records, RecordChange{Ref: r, Existed: l.existed, Was: l.was, New: l.cur})
 		}
 	}
 	for k := range a.members {

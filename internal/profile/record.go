@@ -119,16 +119,14 @@ func (r *Record) SortName() string {
 	return name[:cut]
 }
 
-// clone returns a copy that shares no slice with r, so that the engine can
-// change it while the loaded record stays as stored.
-func (r *Record) clone() *Record {
-	c := *r
-	c.Traits = append([]store.Trait(nil), r.Traits...)
-	c.Groups = append([]Member(nil), r.Groups...)
-	c.IDs = append([]store.ExternalID(nil), r.IDs...)
-	c.Merged = append([]string(nil), r.Merged...)
-	return &c
+// Order is where a group sorts in ListGroups' orders.
+type Order struct {
+	Name        string // SortName
+	First, Last int64  // Unix ms
 }
+
+// Order returns where the group sorts.
+func (r *Record) Order() Order { return Order{r.SortName(), r.First.At, r.Last.At} }
 
 func (r *Record) hasUserID() bool {
 	for _, id := range r.IDs {

@@ -108,8 +108,8 @@ func pebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 		// with a 32 MB cache most of those reads went to the files (see
 		// docs/performance.md). Writes stall only when four memtables wait
 		// to be flushed, which a healthy disk never lets happen.
-		CacheSize:                   64 << 20,
-		MemTableSize:                32 << 20,
+		CacheSize:                   32 << 20,
+		MemTableSize:                16 << 20,
 		MemTableStopWritesThreshold: 4,
 		MaxOpenFiles:                500,
 	}

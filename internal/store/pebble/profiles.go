@@ -70,13 +70,13 @@ func groupOrderPrefix(workspace string, order byte) []byte {
 	return append(appendString([]byte{prefixGroupOrder}, workspace), order)
 }
 
-// groupOrderKeys returns the index entries of a group's record.
-func groupOrderKeys(workspace, groupID string, r *profile.Record) [4][]byte {
+// groupOrderKeys returns a group's index entries.
+func groupOrderKeys(workspace, groupID string, o profile.Order) [4][]byte {
 	return [4][]byte{
 		appendString(groupOrderPrefix(workspace, orderID), groupID),
-		appendString(appendString(groupOrderPrefix(workspace, orderName), r.SortName()), groupID),
-		appendString(appendInt64(groupOrderPrefix(workspace, orderFirstSeen), r.First.At), groupID),
-		appendString(appendInt64(groupOrderPrefix(workspace, orderLastSeen), r.Last.At), groupID),
+		appendString(appendString(groupOrderPrefix(workspace, orderName), o.Name), groupID),
+		appendString(appendInt64(groupOrderPrefix(workspace, orderFirstSeen), o.First), groupID),
+		appendString(appendInt64(groupOrderPrefix(workspace, orderLastSeen), o.Last), groupID),
 	}
 }
 
@@ -204,11 +204,11 @@ func (s *Store) writeChanges(c *profile.Changes) error {
 // that changed are deleted and set anew.
 func writeGroupOrder(b *pebble.Batch, rc profile.RecordChange) error {
 	var old, cur [4][]byte
-	if rc.Old != nil {
-		old = groupOrderKeys(rc.Ref.Workspace, rc.Ref.ID, rc.Old)
+	if rc.Existed {
+		old = groupOrderKeys(rc.Ref.Workspace, rc.Ref.ID, rc.Was)
 	}
 	if rc.New != nil {
-		cur = groupOrderKeys(rc.Ref.Workspace, rc.Ref.ID, rc.New)
+		cur = groupOrderKeys(rc.Ref.Workspace, rc.Ref.ID, rc.New.Order())
 	}
 	for i := range old {
 		if bytes.Equal(old[i], cur[i]) {
@@ -267,10 +267,13 @@ func (l loader) LoadIdentities(ctx context.Context, ids []profile.Identity) (map
 		}
 		keys, unknown = append(keys, key), append(unknown, id)
 	}
+	read := make(map[string][]byte, len(keys))
 	err := l.getSorted(keys, func(i int, v []byte) error {
 		found[unknown[i]] = string(v)
+		read[string(keys[i])] = bytes.Clone(v)
 		return nil
 	})
+	l.s.profiles.pending.loaded(nil, read)
 	return found, err
 }
 
@@ -293,14 +296,17 @@ func (l loader) LoadRecords(ctx context.Context, refs []profile.Ref) (map[profil
 		}
 		keys, unknown = append(keys, key), append(unknown, ref)
 	}
+	read := make(map[string][]byte, len(keys))
 	err := l.getSorted(keys, func(i int, v []byte) error {
 		r, err := profile.Unmarshal(v)
 		if err != nil {
 			return fmt.Errorf("profile %v: %w", unknown[i], err)
 		}
 		found[unknown[i]] = r
+		read[string(keys[i])] = bytes.Clone(v)
 		return nil
 	})
+	l.s.profiles.pending.loaded(read, nil)
 	return found, err
 }
 

@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -12,49 +13,61 @@ import (
 	"roster/internal/store"
 )
 
-// pending holds the profile records and identities that applied batches
-// changed and that are not in the database yet, with the cursor they are
-// applied up to. Batches change the same profiles over and over (a group's
-// last seen at every event), and writing a record at every batch was most
-// of what the processor wrote and compacted; here a profile is written once
-// a checkpoint, however often it changed. The state is derived from the
-// log, so a crash loses only work: the processor starts again from the
-// cursor of the last checkpoint, which was written with its records in one
-// batch, and applies the same events to the same state again.
+// pending holds the profile records and identities that the processor
+// read or wrote lately, as bytes, and which of them changed since they were
+// last written to the database, with the cursor those changes are applied
+// up to. Batches change the same profiles over and over (a group's last
+// seen at every event), and writing a record at every batch was most of
+// what the processor wrote and compacted; here a profile is written once a
+// checkpoint, however often it changed, and read from memory while it is
+// hot. The state is derived from the log, so a crash loses only work: the
+// processor starts again from the cursor of the last checkpoint, which was
+// written with its records in one batch, and applies the same events to
+// the same state again.
 //
 // The processor (under profileState.applying) is the only writer; readers
 // of profiles look here before the database, under mu.
 type pending struct {
 	mu      sync.RWMutex
-	records map[string][]byte // profile key → Record bytes; nil: deleted
-	ids     map[string]string // identity key → user key
-	cursor  int64             // 0 when nothing is pending
-	bytes   int
-	since   time.Time // when the first pending batch was applied
+	records map[string]cachedValue // profile key → Record bytes
+	ids     map[string]cachedValue // identity key → user key
+	cursor  int64                  // 0 when nothing is pending
+	// bytes is what the maps hold; dirty what a checkpoint would write.
+	bytes, dirty int
+	since        time.Time // when the first pending batch was applied
 }
 
-// Checkpoints come when the pending records reach pendingBudget bytes, or
+// cachedValue is a value as the database has it (clean) or as it will once
+// the next checkpoint writes it (dirty). A dirty nil record is deleted.
+type cachedValue struct {
+	value []byte
+	dirty bool
+}
+
+// Checkpoints come when the pending changes reach pendingBudget bytes, or
 // pendingAge after the first pending batch: at most that much work to redo
-// after a crash, and at most that much memory.
+// after a crash. Clean values are kept up to cacheBudget, then dropped at
+// random (map order) down to three quarters of it.
 const (
-	pendingBudget = 32 << 20
+	pendingBudget = 8 << 20
 	pendingAge    = 10 * time.Second
+	cacheBudget   = 48 << 20
 )
 
-// record returns a pending record: found says whether the profile is
-// pending, and a nil record that it was deleted.
+// record returns a cached record: found says whether it is cached, and a
+// nil record that it was deleted.
 func (p *pending) record(key []byte) (r []byte, found bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	r, found = p.records[string(key)]
-	return r, found
+	v, found := p.records[string(key)]
+	return v.value, found
 }
 
 func (p *pending) identity(key []byte) (string, bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	k, ok := p.ids[string(key)]
-	return k, ok
+	v, ok := p.ids[string(key)]
+	return string(v.value), ok
 }
 
 func (p *pending) appliedCursor() int64 {
@@ -63,36 +76,64 @@ func (p *pending) appliedCursor() int64 {
 	return p.cursor
 }
 
+// set puts a value in m and keeps the counts.
+func (p *pending) set(m map[string]cachedValue, key string, v cachedValue) {
+	if old, ok := m[key]; ok {
+		p.bytes -= len(key) + len(old.value)
+		if old.dirty {
+			p.dirty -= len(key) + len(old.value)
+		}
+	}
+	m[key] = v
+	p.bytes += len(key) + len(v.value)
+	if v.dirty {
+		p.dirty += len(key) + len(v.value)
+	}
+}
+
+func (p *pending) init() {
+	if p.records == nil {
+		p.records, p.ids = map[string]cachedValue{}, map[string]cachedValue{}
+	}
+}
+
+// loaded caches values read from the database.
+func (p *pending) loaded(records, ids map[string][]byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	for key, v := range records {
+		p.set(p.records, key, cachedValue{value: v})
+	}
+	for key, v := range ids {
+		p.set(p.ids, key, cachedValue{value: v})
+	}
+}
+
 // add takes what a batch changed in records and identities, applied up to
 // upTo.
 func (p *pending) add(changes *profile.Changes, upTo int64, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.records == nil {
-		p.records, p.ids = map[string][]byte{}, map[string]string{}
-	}
+	p.init()
 	if p.cursor == 0 {
 		p.since = now
 	}
+	var scratch []byte
 	for _, rc := range changes.Records {
-		if rc.Old == nil && rc.New == nil {
+		if !rc.Existed && rc.New == nil {
 			continue // created and merged away within the batch: nothing stored
 		}
-		key := string(profileKey(rc.Ref))
-		p.bytes -= len(p.records[key])
 		var value []byte // nil: deleted
 		if rc.New != nil {
-			value = rc.New.Marshal(nil)
+			// A copy of the exact size: the cache holds many.
+			scratch = rc.New.Marshal(scratch[:0])
+			value = bytes.Clone(scratch)
 		}
-		p.records[key] = value
-		p.bytes += len(key) + len(value)
+		p.set(p.records, string(profileKey(rc.Ref)), cachedValue{value: value, dirty: true})
 	}
 	for id, userKey := range changes.Identities {
-		key := string(identityKey(id))
-		if _, ok := p.ids[key]; !ok {
-			p.bytes += len(key) + len(userKey)
-		}
-		p.ids[key] = userKey
+		p.set(p.ids, string(identityKey(id)), cachedValue{value: []byte(userKey), dirty: true})
 	}
 	p.cursor = upTo
 }
@@ -101,16 +142,49 @@ func (p *pending) add(changes *profile.Changes, upTo int64, now time.Time) {
 func (p *pending) due(now time.Time) bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return p.cursor != 0 && (p.bytes >= pendingBudget || now.Sub(p.since) >= pendingAge)
+	return p.cursor != 0 && (p.dirty >= pendingBudget || now.Sub(p.since) >= pendingAge)
 }
 
-// clear forgets what is pending, once it is in the database or reset.
+// written marks everything clean once a checkpoint wrote it, forgets
+// deleted records, and trims the cache to its budget.
+func (p *pending) written() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range []map[string]cachedValue{p.records, p.ids} {
+		for key, v := range m {
+			switch {
+			case !v.dirty:
+			case v.value == nil:
+				delete(m, key)
+				p.bytes -= len(key)
+			default:
+				m[key] = cachedValue{value: v.value}
+			}
+		}
+	}
+	p.cursor, p.dirty = 0, 0
+	if p.bytes <= cacheBudget {
+		return
+	}
+	for _, m := range []map[string]cachedValue{p.records, p.ids} {
+		for key, v := range m {
+			if p.bytes <= cacheBudget*3/4 {
+				return
+			}
+			delete(m, key)
+			p.bytes -= len(key) + len(v.value)
+		}
+	}
+}
+
+// clear forgets everything, what is pending too: after a failure, so that
+// the processor applies again from the last checkpoint, or a reset.
 func (p *pending) clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	clear(p.records)
 	clear(p.ids)
-	p.cursor, p.bytes = 0, 0
+	p.cursor, p.bytes, p.dirty = 0, 0, 0
 }
 
 // checkpoint writes the pending records and identities with their cursor in
@@ -126,20 +200,19 @@ func (s *Store) checkpoint() error {
 	defer b.Close()
 	err := func() error {
 		defer p.mu.RUnlock()
-		for key, value := range p.records {
-			var err error
-			if value == nil {
-				err = b.Delete([]byte(key), nil)
-			} else {
-				err = b.Set([]byte(key), value, nil)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		for key, userKey := range p.ids {
-			if err := b.Set([]byte(key), []byte(userKey), nil); err != nil {
-				return err
+		for _, m := range []map[string]cachedValue{p.records, p.ids} {
+			for key, v := range m {
+				var err error
+				switch {
+				case !v.dirty:
+				case v.value == nil:
+					err = b.Delete([]byte(key), nil)
+				default:
+					err = b.Set([]byte(key), v.value, nil)
+				}
+				if err != nil {
+					return err
+				}
 			}
 		}
 		return b.Set(cursorKey(store.ProfileCursor), binary.BigEndian.AppendUint64(nil, uint64(p.cursor)), nil)
@@ -152,6 +225,6 @@ func (s *Store) checkpoint() error {
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("pebble: checkpoint profiles: %w", err)
 	}
-	p.clear()
+	p.written()
 	return nil
 }
