@@ -103,12 +103,13 @@ func pebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{logger},
 		// The server is meant to stay under 300 MB with millions of
-		// events, of which the dedup set takes about 20 bytes an event.
-		// The profile processor reads a record or two for every event, and
-		// with a 32 MB cache most of those reads went to the files (see
-		// docs/performance.md). Writes stall only when four memtables wait
-		// to be flushed, which a healthy disk never lets happen.
-		CacheSize:                   32 << 20,
+		// events, of which the dedup set takes about 20 bytes an event and
+		// the profile cache (profiles_pending.go) 48 MB. With a million
+		// groups, the filter and index blocks of the profiles' tables are
+		// what the cache holds that matters (docs/performance.md). Writes
+		// stall only when four memtables wait to be flushed, which a
+		// healthy disk never lets happen.
+		CacheSize:                   48 << 20,
 		MemTableSize:                16 << 20,
 		MemTableStopWritesThreshold: 4,
 		MaxOpenFiles:                500,

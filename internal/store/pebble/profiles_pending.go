@@ -76,18 +76,25 @@ func (p *pending) appliedCursor() int64 {
 	return p.cursor
 }
 
+// entryCost is what a map entry takes beyond its key's and value's bytes:
+// the key's and value's headers and the map's own slot, about 100 bytes,
+// more than many identities' bytes.
+const entryCost = 100
+
+func cost(key string, v cachedValue) int { return entryCost + len(key) + len(v.value) }
+
 // set puts a value in m and keeps the counts.
 func (p *pending) set(m map[string]cachedValue, key string, v cachedValue) {
 	if old, ok := m[key]; ok {
-		p.bytes -= len(key) + len(old.value)
+		p.bytes -= cost(key, old)
 		if old.dirty {
-			p.dirty -= len(key) + len(old.value)
+			p.dirty -= cost(key, old)
 		}
 	}
 	m[key] = v
-	p.bytes += len(key) + len(v.value)
+	p.bytes += cost(key, v)
 	if v.dirty {
-		p.dirty += len(key) + len(v.value)
+		p.dirty += cost(key, v)
 	}
 }
 
@@ -156,7 +163,7 @@ func (p *pending) written() {
 			case !v.dirty:
 			case v.value == nil:
 				delete(m, key)
-				p.bytes -= len(key)
+				p.bytes -= cost(key, v)
 			default:
 				m[key] = cachedValue{value: v.value}
 			}
@@ -166,15 +173,24 @@ func (p *pending) written() {
 	if p.bytes <= cacheBudget {
 		return
 	}
-	for _, m := range []map[string]cachedValue{p.records, p.ids} {
-		for key, v := range m {
-			if p.bytes <= cacheBudget*3/4 {
-				return
-			}
-			delete(m, key)
-			p.bytes -= len(key) + len(v.value)
+	// Copied into new maps, not deleted from the old ones: a Go map keeps
+	// the room it once needed.
+	p.bytes = 0
+	p.records, p.ids = p.keep(p.records), p.keep(p.ids)
+}
+
+// keep returns a map with as many of m's entries as fit in what is left of
+// three quarters of the budget, in map order (random).
+func (p *pending) keep(m map[string]cachedValue) map[string]cachedValue {
+	kept := make(map[string]cachedValue)
+	for key, v := range m {
+		if p.bytes+cost(key, v) > cacheBudget*3/4 {
+			break
 		}
+		kept[key] = v
+		p.bytes += cost(key, v)
 	}
+	return kept
 }
 
 // clear forgets everything, what is pending too: after a failure, so that
@@ -182,8 +198,7 @@ func (p *pending) written() {
 func (p *pending) clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	clear(p.records)
-	clear(p.ids)
+	p.records, p.ids = nil, nil // not cleared: a Go map keeps its room
 	p.cursor, p.bytes, p.dirty = 0, 0, 0
 }
 
