@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
+	"roster/internal/binrec"
 	"roster/internal/store"
 )
 
@@ -24,32 +24,32 @@ func (r *Record) Marshal(b []byte) []byte {
 	b = appendMark(b, r.Last)
 	b = binary.AppendUvarint(b, uint64(len(r.Traits)))
 	for _, t := range r.Traits {
-		b = appendString(b, t.Key)
-		b = appendString(b, t.Name)
-		b = appendString(b, string(t.Value))
-		b = binary.AppendVarint(b, t.UpdatedAt.UnixMilli())
+		b = binrec.AppendString(b, t.Key)
+		b = binrec.AppendString(b, t.Name)
+		b = binrec.AppendString(b, string(t.Value))
+		b = binrec.AppendTime(b, t.UpdatedAt)
 		b = binary.AppendVarint(b, t.Seq)
-		b = appendString(b, t.Source)
-		b = appendString(b, t.MessageID)
+		b = binrec.AppendString(b, t.Source)
+		b = binrec.AppendString(b, t.MessageID)
 	}
 	b = binary.AppendUvarint(b, uint64(r.Members))
 	b = binary.AppendUvarint(b, uint64(len(r.Groups)))
 	for _, g := range r.Groups {
-		b = appendString(b, g.GroupID)
+		b = binrec.AppendString(b, g.GroupID)
 		b = binary.AppendVarint(b, g.First)
 		b = binary.AppendVarint(b, g.Last)
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.IDs)))
 	for _, id := range r.IDs {
-		b = appendString(b, id.Type)
-		b = appendString(b, id.ID)
-		b = appendString(b, id.Source)
-		b = appendString(b, id.FirstMessageID)
-		b = binary.AppendVarint(b, id.CreatedAt.UnixMilli())
+		b = binrec.AppendString(b, id.Type)
+		b = binrec.AppendString(b, id.ID)
+		b = binrec.AppendString(b, id.Source)
+		b = binrec.AppendString(b, id.FirstMessageID)
+		b = binrec.AppendTime(b, id.CreatedAt)
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.Merged)))
 	for _, k := range r.Merged {
-		b = appendString(b, k)
+		b = binrec.AppendString(b, k)
 	}
 	return b
 }
@@ -57,43 +57,43 @@ func (r *Record) Marshal(b []byte) []byte {
 // Unmarshal reads a record Marshal wrote. The record's strings and values
 // are copies: b may be reused.
 func Unmarshal(b []byte) (*Record, error) {
-	d := decoder{b: b}
-	if v := d.byte(); v != recordVersion {
+	d := binrec.NewReader(b)
+	if v := d.Byte(); v != recordVersion {
 		return nil, fmt.Errorf("%w: version %d", errRecord, v)
 	}
-	r := &Record{First: d.mark(), Last: d.mark()}
-	if n := d.count(); n > 0 {
+	r := &Record{First: readMark(d), Last: readMark(d)}
+	if n := d.Count(); n > 0 {
 		r.Traits = make([]store.Trait, n)
 		for i := range r.Traits {
 			t := &r.Traits[i]
-			t.Key, t.Name, t.Value = d.string(), d.string(), []byte(d.string())
-			t.UpdatedAt, t.Seq = time.UnixMilli(d.varint()).UTC(), d.varint()
-			t.Source, t.MessageID = d.string(), d.string()
+			t.Key, t.Name, t.Value = d.String(), d.String(), []byte(d.String())
+			t.UpdatedAt, t.Seq = d.Time(), d.Varint()
+			t.Source, t.MessageID = d.String(), d.String()
 		}
 	}
-	r.Members = int(d.uvarint())
-	if n := d.count(); n > 0 {
+	r.Members = int(d.Uvarint())
+	if n := d.Count(); n > 0 {
 		r.Groups = make([]Member, n)
 		for i := range r.Groups {
-			r.Groups[i] = Member{GroupID: d.string(), First: d.varint(), Last: d.varint()}
+			r.Groups[i] = Member{GroupID: d.String(), First: d.Varint(), Last: d.Varint()}
 		}
 	}
-	if n := d.count(); n > 0 {
+	if n := d.Count(); n > 0 {
 		r.IDs = make([]store.ExternalID, n)
 		for i := range r.IDs {
 			id := &r.IDs[i]
-			id.Type, id.ID, id.Source, id.FirstMessageID = d.string(), d.string(), d.string(), d.string()
-			id.CreatedAt = time.UnixMilli(d.varint()).UTC()
+			id.Type, id.ID, id.Source, id.FirstMessageID = d.String(), d.String(), d.String(), d.String()
+			id.CreatedAt = d.Time()
 		}
 	}
-	if n := d.count(); n > 0 {
+	if n := d.Count(); n > 0 {
 		r.Merged = make([]string, n)
 		for i := range r.Merged {
-			r.Merged[i] = d.string()
+			r.Merged[i] = d.String()
 		}
 	}
-	if d.err != nil {
-		return nil, d.err
+	if d.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", errRecord, d.Err())
 	}
 	return r, nil
 }
@@ -101,77 +101,12 @@ func Unmarshal(b []byte) (*Record, error) {
 func appendMark(b []byte, m Mark) []byte {
 	b = binary.AppendVarint(b, m.At)
 	b = binary.AppendVarint(b, m.Seq)
-	b = appendString(b, m.MessageID)
-	return appendString(b, m.Source)
+	b = binrec.AppendString(b, m.MessageID)
+	return binrec.AppendString(b, m.Source)
 }
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-// decoder reads fields off b; the first failure sticks in err and every
-// later read returns a zero value.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail() { d.err, d.b = errRecord, nil }
-
-func (d *decoder) byte() byte {
-	if len(d.b) == 0 {
-		d.fail()
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// count reads a slice length, refusing one that the rest of b cannot hold.
-func (d *decoder) count() int {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail()
-		return 0
-	}
-	return int(n)
-}
-
-func (d *decoder) string() string {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail()
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
-}
-
-func (d *decoder) mark() Mark {
-	return Mark{At: d.varint(), Seq: d.varint(), MessageID: d.string(), Source: d.string()}
+func readMark(d *binrec.Reader) Mark {
+	return Mark{At: d.Varint(), Seq: d.Varint(), MessageID: d.String(), Source: d.String()}
 }
 
 // MarshalHistory appends the bytes of one event's trait changes to b; the
@@ -184,44 +119,44 @@ func MarshalHistory(b []byte, changes []store.TraitChange) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(changes)))
 	b = binary.AppendVarint(b, changes[0].Seq)
-	b = appendString(b, changes[0].MessageID)
-	b = binary.AppendVarint(b, changes[0].Timestamp.UnixMilli())
+	b = binrec.AppendString(b, changes[0].MessageID)
+	b = binrec.AppendTime(b, changes[0].Timestamp)
 	for _, c := range changes {
-		b = appendString(b, c.Key)
-		b = appendString(b, c.Name)
+		b = binrec.AppendString(b, c.Key)
+		b = binrec.AppendString(b, c.Name)
 		if c.Old == nil {
 			b = append(b, 0)
 		} else {
-			b = appendString(append(b, 1), string(c.Old))
+			b = binrec.AppendString(append(b, 1), string(c.Old))
 		}
-		b = appendString(b, string(c.New))
+		b = binrec.AppendString(b, string(c.New))
 	}
 	return b
 }
 
 // UnmarshalHistory reads what MarshalHistory wrote.
 func UnmarshalHistory(b []byte) ([]store.TraitChange, error) {
-	d := decoder{b: b}
-	if v := d.byte(); v != recordVersion {
+	d := binrec.NewReader(b)
+	if v := d.Byte(); v != recordVersion {
 		return nil, fmt.Errorf("%w: version %d", errRecord, v)
 	}
-	n := d.count()
+	n := d.Count()
 	if n == 0 {
-		return nil, d.err
+		return nil, d.Err()
 	}
-	seq, msgID, ts := d.varint(), d.string(), time.UnixMilli(d.varint()).UTC()
+	seq, msgID, ts := d.Varint(), d.String(), d.Time()
 	out := make([]store.TraitChange, n)
 	for i := range out {
 		c := &out[i]
 		c.Seq, c.MessageID, c.Timestamp = seq, msgID, ts
-		c.Key, c.Name = d.string(), d.string()
-		if d.byte() == 1 {
-			c.Old = []byte(d.string())
+		c.Key, c.Name = d.String(), d.String()
+		if d.Byte() == 1 {
+			c.Old = []byte(d.String())
 		}
-		c.New = []byte(d.string())
+		c.New = []byte(d.String())
 	}
-	if d.err != nil {
-		return nil, d.err
+	if d.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", errRecord, d.Err())
 	}
 	return out, nil
 }

@@ -3,107 +3,45 @@ package pebble
 import (
 	"encoding/binary"
 	"errors"
-	"time"
+	"fmt"
 
+	"roster/internal/binrec"
 	"roster/internal/store"
 )
 
-// Values are fields one after another: strings and byte slices
-// length-prefixed (uvarint), numbers and times (Unix milliseconds) as
-// varints, and the largest field, a body, last and unprefixed. A leading
-// version byte lets a later Roster change the encoding.
+// Values are binrec fields, the largest, a body, last and unprefixed. A
+// leading version byte lets a later Roster change the encoding.
 
 const eventEncoding = 1
 
 // errValue is returned for a value these functions did not write.
 var errValue = errors.New("pebble: malformed value")
 
-func appendBytes(b, s []byte) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
-func appendStr(b []byte, s string) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
-}
-func appendTime(b []byte, t time.Time) []byte { return binary.AppendVarint(b, t.UnixMilli()) }
-
-// decoder reads fields in order; the first error sticks, so that callers
-// check once at the end.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
+func valueErr(d *binrec.Reader) error {
+	if d.Err() != nil {
+		return fmt.Errorf("%w: %w", errValue, d.Err())
 	}
-	n, size := binary.Uvarint(d.b)
-	if size <= 0 {
-		d.err = errValue
-		return 0
-	}
-	d.b = d.b[size:]
-	return n
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	n, size := binary.Varint(d.b)
-	if size <= 0 {
-		d.err = errValue
-		return 0
-	}
-	d.b = d.b[size:]
-	return n
-}
-
-func (d *decoder) bytes() []byte {
-	n := d.uvarint()
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(len(d.b)) {
-		d.err = errValue
-		return nil
-	}
-	s := d.b[:n:n]
-	d.b = d.b[n:]
-	return s
-}
-
-func (d *decoder) str() string { return string(d.bytes()) }
-
-// time reads a time as the SQLite store does: milliseconds, in UTC.
-func (d *decoder) time() time.Time { return time.UnixMilli(d.varint()).UTC() }
-
-// rest returns a copy of what is left: the value's last field.
-func (d *decoder) rest() []byte {
-	if d.err != nil {
-		return nil
-	}
-	r := append([]byte{}, d.b...)
-	d.b = nil
-	return r
+	return nil
 }
 
 // appendEvent encodes every field of e but Seq, which is in the key.
 func appendEvent(b []byte, e *store.Event) []byte {
 	b = append(b, eventEncoding)
-	b = appendStr(b, e.Workspace)
-	b = appendStr(b, e.Source)
-	b = appendStr(b, e.MessageID)
-	b = appendStr(b, e.Type)
-	b = appendTime(b, e.ReceivedAt)
-	b = appendTime(b, e.Timestamp)
+	b = binrec.AppendString(b, e.Workspace)
+	b = binrec.AppendString(b, e.Source)
+	b = binrec.AppendString(b, e.MessageID)
+	b = binrec.AppendString(b, e.Type)
+	b = binrec.AppendTime(b, e.ReceivedAt)
+	b = binrec.AppendTime(b, e.Timestamp)
 	b = binary.AppendUvarint(b, uint64(len(e.Warnings)))
 	for _, w := range e.Warnings {
-		b = appendStr(b, w)
+		b = binrec.AppendString(b, w)
 	}
-	b = appendStr(b, e.UserID)
-	b = appendStr(b, e.AnonymousID)
-	b = appendStr(b, e.PreviousID)
-	b = appendStr(b, e.GroupID)
-	b = appendStr(b, e.Name)
+	b = binrec.AppendString(b, e.UserID)
+	b = binrec.AppendString(b, e.AnonymousID)
+	b = binrec.AppendString(b, e.PreviousID)
+	b = binrec.AppendString(b, e.GroupID)
+	b = binrec.AppendString(b, e.Name)
 	return append(b, e.Body...)
 }
 
@@ -111,29 +49,27 @@ func decodeEvent(seq int64, v []byte) (store.Event, error) {
 	if len(v) == 0 || v[0] != eventEncoding {
 		return store.Event{}, errValue
 	}
-	d := decoder{b: v[1:]}
-	e := store.Event{Seq: seq, Workspace: d.str(), Source: d.str(), MessageID: d.str(), Type: d.str(),
-		ReceivedAt: d.time(), Timestamp: d.time()}
-	if n := d.uvarint(); n > 0 && n <= uint64(len(d.b)) {
+	d := binrec.NewReader(v[1:])
+	e := store.Event{Seq: seq, Workspace: d.String(), Source: d.String(), MessageID: d.String(), Type: d.String(),
+		ReceivedAt: d.Time(), Timestamp: d.Time()}
+	if n := d.Count(); n > 0 {
 		e.Warnings = make([]string, n)
 		for i := range e.Warnings {
-			e.Warnings[i] = d.str()
+			e.Warnings[i] = d.String()
 		}
-	} else if n > 0 {
-		d.err = errValue
 	}
-	e.UserID, e.AnonymousID, e.PreviousID, e.GroupID, e.Name = d.str(), d.str(), d.str(), d.str(), d.str()
-	e.Body = d.rest()
-	return e, d.err
+	e.UserID, e.AnonymousID, e.PreviousID, e.GroupID, e.Name = d.String(), d.String(), d.String(), d.String(), d.String()
+	e.Body = d.Rest()
+	return e, valueErr(d)
 }
 
 func appendQuarantined(b []byte, q *store.Quarantined) []byte {
 	b = append(b, eventEncoding)
-	b = appendStr(b, q.Source)
-	b = appendTime(b, q.ReceivedAt)
-	b = appendStr(b, q.MessageID)
-	b = appendStr(b, q.Code)
-	b = appendStr(b, q.Reason)
+	b = binrec.AppendString(b, q.Source)
+	b = binrec.AppendTime(b, q.ReceivedAt)
+	b = binrec.AppendString(b, q.MessageID)
+	b = binrec.AppendString(b, q.Code)
+	b = binrec.AppendString(b, q.Reason)
 	return append(b, q.Raw...)
 }
 
@@ -141,11 +77,11 @@ func decodeQuarantined(workspace string, id int64, v []byte) (store.Quarantined,
 	if len(v) == 0 || v[0] != eventEncoding {
 		return store.Quarantined{}, errValue
 	}
-	d := decoder{b: v[1:]}
-	q := store.Quarantined{ID: id, Workspace: workspace, Source: d.str(), ReceivedAt: d.time(),
-		MessageID: d.str(), Code: d.str(), Reason: d.str()}
-	q.Raw = d.rest()
-	return q, d.err
+	d := binrec.NewReader(v[1:])
+	q := store.Quarantined{ID: id, Workspace: workspace, Source: d.String(), ReceivedAt: d.Time(),
+		MessageID: d.String(), Code: d.String(), Reason: d.String()}
+	q.Raw = d.Rest()
+	return q, valueErr(d)
 }
 
 // appendDelivery encodes a retry or dead letter but its destination and
@@ -153,11 +89,11 @@ func decodeQuarantined(workspace string, id int64, v []byte) (store.Quarantined,
 func appendDelivery(b []byte, d *store.Delivery) []byte {
 	b = append(b, eventEncoding)
 	b = binary.AppendVarint(b, int64(d.Attempts))
-	b = appendTime(b, d.NextAt)
+	b = binrec.AppendTime(b, d.NextAt)
 	b = binary.AppendVarint(b, int64(d.Status))
-	b = appendStr(b, d.Error)
-	b = appendBytes(b, d.Response)
-	b = appendTime(b, d.FailedAt)
+	b = binrec.AppendString(b, d.Error)
+	b = binrec.AppendBytes(b, d.Response)
+	b = binrec.AppendTime(b, d.FailedAt)
 	return append(b, d.Body...)
 }
 
@@ -165,13 +101,13 @@ func decodeDelivery(dest string, seq int64, v []byte) (store.Delivery, error) {
 	if len(v) == 0 || v[0] != eventEncoding {
 		return store.Delivery{}, errValue
 	}
-	d := decoder{b: v[1:]}
-	out := store.Delivery{Destination: dest, Seq: seq, Attempts: int(d.varint()), NextAt: d.time(),
-		Status: int(d.varint()), Error: d.str()}
-	if r := d.bytes(); len(r) > 0 {
+	d := binrec.NewReader(v[1:])
+	out := store.Delivery{Destination: dest, Seq: seq, Attempts: int(d.Varint()), NextAt: d.Time(),
+		Status: int(d.Varint()), Error: d.String()}
+	if r := d.Bytes(); len(r) > 0 {
 		out.Response = append([]byte(nil), r...)
 	}
-	out.FailedAt = d.time()
-	out.Body = d.rest()
-	return out, d.err
+	out.FailedAt = d.Time()
+	out.Body = d.Rest()
+	return out, valueErr(d)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"roster/internal/binrec"
 	"roster/internal/store"
 )
 
@@ -46,17 +47,17 @@ func (s *Store) putCredential(kind byte, id []byte, workspace, name string) erro
 	v, closer, err := s.db.Get(key)
 	switch {
 	case err == nil:
-		d := decoder{b: v}
-		d.str()
-		d.str()
-		if c := d.varint(); d.err == nil {
+		d := binrec.NewReader(v)
+		d.Bytes() // workspace and name: only the creation time is kept
+		d.Bytes()
+		if c := d.Varint(); d.Err() == nil {
 			created = c
 		}
 		closer.Close()
 	case !errors.Is(err, pebble.ErrNotFound):
 		return fmt.Errorf("pebble: put credential: %w", err)
 	}
-	value := binary.AppendVarint(appendStr(appendStr(nil, workspace), name), created)
+	value := binary.AppendVarint(binrec.AppendString(binrec.AppendString(nil, workspace), name), created)
 	if err := s.db.Set(key, value, pebble.Sync); err != nil {
 		return fmt.Errorf("pebble: put credential: %w", err)
 	}
@@ -80,10 +81,10 @@ func (s *Store) credentials(ctx context.Context, kind byte) ([]credential, error
 		if err != nil {
 			return nil, fmt.Errorf("pebble: credentials: %w", err)
 		}
-		d := decoder{b: it.Value()}
-		c := credential{id: id, workspace: d.str(), name: d.str(), created: d.varint()}
-		if d.err != nil {
-			return nil, fmt.Errorf("pebble: credentials: %w", d.err)
+		d := binrec.NewReader(it.Value())
+		c := credential{id: id, workspace: d.String(), name: d.String(), created: d.Varint()}
+		if d.Err() != nil {
+			return nil, fmt.Errorf("pebble: credentials: %w", d.Err())
 		}
 		out = append(out, c)
 	}

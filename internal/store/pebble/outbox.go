@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"roster/internal/binrec"
 	"roster/internal/store"
 )
 
@@ -54,10 +55,10 @@ func (s *Store) destination(dest string) (destination, bool, error) {
 		return destination{}, false, fmt.Errorf("pebble: delivery cursor: %w", err)
 	}
 	defer closer.Close()
-	d := decoder{b: v}
-	out := destination{cursor: d.varint(), delivered: d.varint()}
-	if d.err != nil {
-		return destination{}, false, fmt.Errorf("pebble: delivery cursor: %w", d.err)
+	d := binrec.NewReader(v)
+	out := destination{cursor: d.Varint(), delivered: d.Varint()}
+	if d.Err() != nil {
+		return destination{}, false, fmt.Errorf("pebble: delivery cursor: %w", d.Err())
 	}
 	return out, true, nil
 }

@@ -50,17 +50,31 @@ func (s *Store) user(workspace, key string) (*profile.Record, error) {
 	return s.record(profile.Ref{Workspace: workspace, Kind: profile.User, ID: key})
 }
 
+// guardedGroup and guardedUser are group and user for a read that does
+// nothing else with the database: they hold the store open for it.
+func (s *Store) guardedGroup(workspace, groupID string) (*profile.Record, error) {
+	return s.guarded(profile.Ref{Workspace: workspace, Kind: profile.Group, ID: groupID})
+}
+
+func (s *Store) guardedUser(workspace, key string) (*profile.Record, error) {
+	return s.guarded(profile.Ref{Workspace: workspace, Kind: profile.User, ID: key})
+}
+
+func (s *Store) guarded(ref profile.Ref) (*profile.Record, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	return s.record(ref)
+}
+
 func groupOf(workspace, groupID string, r *profile.Record) store.Group {
 	return store.Group{Workspace: workspace, ID: groupID, Activity: r.Activity(), Members: r.Members}
 }
 
 // Group implements store.Profiles.
 func (s *Store) Group(ctx context.Context, workspace, groupID string) (store.Group, error) {
-	if err := s.enter(); err != nil {
-		return store.Group{}, err
-	}
-	defer s.leave()
-	r, err := s.group(workspace, groupID)
+	r, err := s.guardedGroup(workspace, groupID)
 	if err != nil {
 		return store.Group{}, err
 	}
@@ -69,11 +83,7 @@ func (s *Store) Group(ctx context.Context, workspace, groupID string) (store.Gro
 
 // GroupTraits implements store.Profiles.
 func (s *Store) GroupTraits(ctx context.Context, workspace, groupID string) ([]store.Trait, error) {
-	if err := s.enter(); err != nil {
-		return nil, err
-	}
-	defer s.leave()
-	r, err := s.group(workspace, groupID)
+	r, err := s.guardedGroup(workspace, groupID)
 	if err != nil {
 		return nil, err
 	}
@@ -216,11 +226,7 @@ func (s *Store) ResolveUser(ctx context.Context, workspace, idType, id string) (
 
 // User implements store.Profiles.
 func (s *Store) User(ctx context.Context, workspace, key string) (store.User, error) {
-	if err := s.enter(); err != nil {
-		return store.User{}, err
-	}
-	defer s.leave()
-	r, err := s.user(workspace, key)
+	r, err := s.guardedUser(workspace, key)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -229,11 +235,7 @@ func (s *Store) User(ctx context.Context, workspace, key string) (store.User, er
 
 // UserTraits implements store.Profiles.
 func (s *Store) UserTraits(ctx context.Context, workspace, key string) ([]store.Trait, error) {
-	if err := s.enter(); err != nil {
-		return nil, err
-	}
-	defer s.leave()
-	r, err := s.user(workspace, key)
+	r, err := s.guardedUser(workspace, key)
 	if err != nil {
 		return nil, err
 	}
@@ -242,11 +244,7 @@ func (s *Store) UserTraits(ctx context.Context, workspace, key string) ([]store.
 
 // ExternalIDs implements store.Profiles: oldest first.
 func (s *Store) ExternalIDs(ctx context.Context, workspace, key string) ([]store.ExternalID, error) {
-	if err := s.enter(); err != nil {
-		return nil, err
-	}
-	defer s.leave()
-	r, err := s.user(workspace, key)
+	r, err := s.guardedUser(workspace, key)
 	if err != nil {
 		return nil, err
 	}
@@ -258,11 +256,7 @@ func (s *Store) ExternalIDs(ctx context.Context, workspace, key string) ([]store
 
 // UserGroups implements store.Profiles.
 func (s *Store) UserGroups(ctx context.Context, workspace, key string) ([]store.Membership, error) {
-	if err := s.enter(); err != nil {
-		return nil, err
-	}
-	defer s.leave()
-	r, err := s.user(workspace, key)
+	r, err := s.guardedUser(workspace, key)
 	if err != nil {
 		return nil, err
 	}
