@@ -1,7 +1,9 @@
 package profile
 
 import (
+	"cmp"
 	"encoding/json"
+	"slices"
 	"sort"
 	"time"
 	"unicode/utf8"
@@ -81,6 +83,16 @@ func (r *Record) Memberships(userKey string) []store.Membership {
 		out[i] = store.Membership{GroupID: g.GroupID, UserKey: userKey, FirstSeen: time.UnixMilli(g.First).UTC(), LastSeen: time.UnixMilli(g.Last).UTC()}
 	}
 	return out
+}
+
+// ExternalIDs returns a user's identities oldest first (ties by type, then
+// id), as the Profile API lists them.
+func (r *Record) ExternalIDs() []store.ExternalID {
+	ids := slices.Clone(r.IDs)
+	slices.SortStableFunc(ids, func(a, b store.ExternalID) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.Type, b.Type), cmp.Compare(a.ID, b.ID))
+	})
+	return ids
 }
 
 // Trait returns the trait of a folded key, or nil.

@@ -200,10 +200,7 @@ func (s *Store) ExternalIDs(ctx context.Context, workspace, key string) ([]store
 	if err != nil {
 		return nil, err
 	}
-	slices.SortStableFunc(r.IDs, func(a, b store.ExternalID) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.Type, b.Type), cmp.Compare(a.ID, b.ID))
-	})
-	return r.IDs, nil
+	return r.ExternalIDs(), nil
 }
 
 // UserGroups implements store.Profiles.
