@@ -31,7 +31,10 @@ type pending struct {
 	mu      sync.RWMutex
 	records map[string]cachedValue // profile key → Record bytes
 	ids     map[string]cachedValue // identity key → user key
-	cursor  int64                  // 0 when nothing is pending
+	// dirtyRecords and dirtyIDs list the keys of the dirty values, so that
+	// a checkpoint need not look through the whole cache.
+	dirtyRecords, dirtyIDs []string
+	cursor                 int64 // 0 when nothing is pending
 	// bytes is what the maps hold; dirty what a checkpoint would write.
 	bytes, dirty int
 	since        time.Time // when the first pending batch was applied
@@ -120,12 +123,12 @@ func (p *pending) loaded(records, ids map[string][]byte) {
 // add takes what a batch changed in records and identities, applied up to
 // upTo.
 func (p *pending) add(changes *profile.Changes, upTo int64, now time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.init()
-	if p.cursor == 0 {
-		p.since = now
+	// Encoded before the lock is taken: readers wait only for the maps.
+	type entry struct {
+		key   string
+		value []byte
 	}
+	records := make([]entry, 0, len(changes.Records))
 	var scratch []byte
 	for _, rc := range changes.Records {
 		if !rc.Existed && rc.New == nil {
@@ -137,10 +140,29 @@ func (p *pending) add(changes *profile.Changes, upTo int64, now time.Time) {
 			scratch = rc.New.Marshal(scratch[:0])
 			value = bytes.Clone(scratch)
 		}
-		p.set(p.records, string(profileKey(rc.Ref)), cachedValue{value: value, dirty: true})
+		records = append(records, entry{string(profileKey(rc.Ref)), value})
 	}
+	ids := make([]entry, 0, len(changes.Identities))
 	for id, userKey := range changes.Identities {
-		p.set(p.ids, string(identityKey(id)), cachedValue{value: []byte(userKey), dirty: true})
+		ids = append(ids, entry{string(identityKey(id)), []byte(userKey)})
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	if p.cursor == 0 {
+		p.since = now
+	}
+	for _, e := range records {
+		if !p.records[e.key].dirty {
+			p.dirtyRecords = append(p.dirtyRecords, e.key)
+		}
+		p.set(p.records, e.key, cachedValue{value: e.value, dirty: true})
+	}
+	for _, e := range ids {
+		if !p.ids[e.key].dirty {
+			p.dirtyIDs = append(p.dirtyIDs, e.key)
+		}
+		p.set(p.ids, e.key, cachedValue{value: e.value, dirty: true})
 	}
 	p.cursor = upTo
 }
@@ -153,44 +175,54 @@ func (p *pending) due(now time.Time) bool {
 }
 
 // written marks everything clean once a checkpoint wrote it, forgets
-// deleted records, and trims the cache to its budget.
+// deleted records, and trims the cache to its budget. Only the processor
+// changes the maps, so it may read them without the lock while readers
+// do; it takes the lock to change them.
 func (p *pending) written() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, m := range []map[string]cachedValue{p.records, p.ids} {
-		for key, v := range m {
-			switch {
-			case !v.dirty:
-			case v.value == nil:
-				delete(m, key)
+	for _, d := range []struct {
+		m    map[string]cachedValue
+		keys []string
+	}{{p.records, p.dirtyRecords}, {p.ids, p.dirtyIDs}} {
+		for _, key := range d.keys {
+			v := d.m[key]
+			if v.value == nil {
+				delete(d.m, key)
 				p.bytes -= cost(key, v)
-			default:
-				m[key] = cachedValue{value: v.value}
+				continue
 			}
+			d.m[key] = cachedValue{value: v.value}
 		}
 	}
+	p.dirtyRecords, p.dirtyIDs = p.dirtyRecords[:0], p.dirtyIDs[:0]
 	p.cursor, p.dirty = 0, 0
-	if p.bytes <= cacheBudget {
+	over := p.bytes > cacheBudget
+	p.mu.Unlock()
+	if !over {
 		return
 	}
 	// Copied into new maps, not deleted from the old ones: a Go map keeps
 	// the room it once needed.
-	p.bytes = 0
-	p.records, p.ids = p.keep(p.records), p.keep(p.ids)
+	var kept int
+	records, ids := keep(p.records, &kept), keep(p.ids, &kept)
+	p.mu.Lock()
+	p.records, p.ids, p.bytes = records, ids, kept
+	p.mu.Unlock()
 }
 
 // keep returns a map with as many of m's entries as fit in what is left of
-// three quarters of the budget, in map order (random).
-func (p *pending) keep(m map[string]cachedValue) map[string]cachedValue {
-	kept := make(map[string]cachedValue)
+// three quarters of the budget after kept bytes, in map order (random),
+// and adds theirs to kept.
+func keep(m map[string]cachedValue, kept *int) map[string]cachedValue {
+	out := make(map[string]cachedValue)
 	for key, v := range m {
-		if p.bytes+cost(key, v) > cacheBudget*3/4 {
+		if *kept+cost(key, v) > cacheBudget*3/4 {
 			break
 		}
-		kept[key] = v
-		p.bytes += cost(key, v)
+		out[key] = v
+		*kept += cost(key, v)
 	}
-	return kept
+	return out
 }
 
 // clear forgets everything, what is pending too: after a failure, so that
@@ -199,6 +231,7 @@ func (p *pending) clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.records, p.ids = nil, nil // not cleared: a Go map keeps its room
+	p.dirtyRecords, p.dirtyIDs = nil, nil
 	p.cursor, p.bytes, p.dirty = 0, 0, 0
 }
 
@@ -215,14 +248,15 @@ func (s *Store) checkpoint() error {
 	defer b.Close()
 	err := func() error {
 		defer p.mu.RUnlock()
-		for _, m := range []map[string]cachedValue{p.records, p.ids} {
-			for key, v := range m {
+		for _, d := range []struct {
+			m    map[string]cachedValue
+			keys []string
+		}{{p.records, p.dirtyRecords}, {p.ids, p.dirtyIDs}} {
+			for _, key := range d.keys {
 				var err error
-				switch {
-				case !v.dirty:
-				case v.value == nil:
+				if v := d.m[key]; v.value == nil {
 					err = b.Delete([]byte(key), nil)
-				default:
+				} else {
 					err = b.Set([]byte(key), v.value, nil)
 				}
 				if err != nil {
