@@ -26,7 +26,7 @@ const (
 	keyWeb  = "wk_web" // a write key of acme, which must not read
 )
 
-// fixture serves the read API over a real SQLite store holding nEvents
+// fixture serves the read API over a real Pebble store holding nEvents
 // events and nQuarantined quarantined messages in workspace acme, and one
 // of each in beta.
 type fixture struct {

@@ -317,7 +317,7 @@ func (f *fakeStore) ProfileEvents(ctx context.Context, ws, collection, key strin
 
 var _ api.Reader = (*fakeStore)(nil)
 
-// serveFake serves the read API over st, with the tokens of the sqlite
+// serveFake serves the read API over st, with the tokens of the Pebble
 // fixture: tokAcme for acme, tokBeta for beta.
 func serveFake(t *testing.T, st *fakeStore) *fixture {
 	t.Helper()

@@ -42,7 +42,7 @@ var sources = []store.Source{
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// testServer is the ingest handler on a real listener over a real SQLite
+// testServer is the ingest handler on a real listener over a real Pebble
 // store.
 type testServer struct {
 	URL    string

@@ -158,8 +158,11 @@ type Profiles interface {
 	// Cursor returns the log position the named processor has applied.
 	Cursor(ctx context.Context, name string) (int64, error)
 	// ApplyProfiles applies updates in order and moves the profile cursor
-	// to upTo, in one transaction: a crash leaves either all or none.
-	// Updates at or below the stored cursor are skipped, so that two
+	// to upTo. What a crash leaves is the state of a batch boundary with
+	// its cursor: all of this batch or none (PostgreSQL commits each batch),
+	// or an earlier boundary (the embedded store writes several batches at
+	// a checkpoint), from which the processor applies the same events
+	// again. Updates at or below the cursor are skipped, so that two
 	// processors that overlap (a node taking over from one that seemed
 	// dead) still apply each event once.
 	ApplyProfiles(ctx context.Context, updates []ProfileUpdate, upTo int64) error

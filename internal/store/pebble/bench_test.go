@@ -24,7 +24,7 @@ func BenchmarkAppend100(b *testing.B) { storetest.BenchAppend100(b, openBench(b)
 
 // BenchmarkAppend100GroupCommit is the alternative Append does without:
 // one goroutine gathers the concurrent appends into one batch and commits
-// it (groupcommit, as the SQLite store does), against Append's concurrent
+// it (groupcommit, as the PostgreSQL store does), against Append's concurrent
 // commits sharing WAL syncs in Pebble's pipeline.
 func BenchmarkAppend100GroupCommit(b *testing.B) {
 	s := openBench(b)

@@ -16,7 +16,7 @@ import (
 
 // A credential is keyed by what makes it unique, the write key or the
 // token's hash, and holds its workspace, name and creation time; the
-// lists come in creation order, as from the SQLite store. There are few,
+// lists come in creation order, as the other backend gives them. There are few,
 // so they are sorted in memory.
 
 const (

@@ -18,8 +18,7 @@ import (
 // keys in hash order would need a sweep over all of them.
 
 // sweepBudget bounds how many in-memory slots one commit looks at for
-// expired keys, so that forgetting never holds up an append for long (as
-// in the SQLite store, whose figures this reuses).
+// expired keys, so that forgetting never holds up an append for long.
 const sweepBudget = 1 << 15
 
 // window is the in-memory side of dedup. It is used under appender.mu.

@@ -315,7 +315,7 @@ func (s *Store) allDeadLetters(ctx context.Context, dest string) ([]store.Delive
 }
 
 // DeliveryStats implements store.Outbox. It counts the retries and dead
-// letters key by key, as the SQLite store counts rows: they are few unless
+// letters key by key: they are few unless
 // a destination is down, and stats are read by people, not per event.
 func (s *Store) DeliveryStats(ctx context.Context, dest string) (store.DeliveryStats, error) {
 	if err := s.enter(); err != nil {

@@ -131,7 +131,7 @@ func insertQuarantined(b *pgx.Batch, qs []store.Quarantined) {
 		ws, src, received, ids, code, reason, raw)
 }
 
-// sqlLimit reads a negative limit as none, as SQLite does; PostgreSQL
+// sqlLimit reads a negative limit as none, as the embedded store does; PostgreSQL
 // would refuse it, and LIMIT NULL is no limit.
 func sqlLimit(limit int) any {
 	if limit < 0 {
