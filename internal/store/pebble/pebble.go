@@ -104,7 +104,7 @@ func pebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 		Logger:             pebbleLogger{logger},
 		// The server is meant to stay under 300 MB with millions of
 		// events, of which the dedup set takes about 20 bytes an event and
-		// the profile cache (profiles_pending.go) 48 MB. With a million
+		// the profile cache (profiles_pending.go) 64 MB. With a million
 		// groups, the filter and index blocks of the profiles' tables are
 		// what the cache holds that matters (docs/performance.md). Writes
 		// stall only when four memtables wait to be flushed, which a

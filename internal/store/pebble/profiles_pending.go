@@ -54,7 +54,7 @@ type cachedValue struct {
 const (
 	pendingBudget = 8 << 20
 	pendingAge    = 10 * time.Second
-	cacheBudget   = 48 << 20
+	cacheBudget   = 64 << 20
 )
 
 // record returns a cached record: found says whether it is cached, and a
