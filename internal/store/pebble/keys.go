@@ -24,7 +24,7 @@ const (
 	prefixMember      = 'm' // m + workspace + group id + user key → first and last seen
 	prefixProfileEv   = 'v' // v + workspace + collection + profile key + seq → nil
 	prefixHistory     = 'h' // h + workspace + group id + seq + trait key → trait change
-	prefixGroupOrder  = 's' // s + workspace + sort + value + group id → nil: ListGroups' orders
+	prefixGroupOrder  = 's' // s + workspace + order + value (none for id) + group id → nil: ListGroups' orders
 )
 
 // appendString appends s so that the key sorts by s and then by what

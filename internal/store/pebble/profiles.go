@@ -24,7 +24,8 @@ import (
 // profileState serializes ApplyProfiles, ResetProfiles and checkpoints:
 // the engine reads the state a batch starts from, and no other writer may
 // change it before the batch is written. pending holds the records and
-// identities written since the last checkpoint (profiles_pending.go).
+// identities the processor read or wrote lately, those not written yet
+// among them (profiles_pending.go).
 type profileState struct {
 	applying sync.Mutex
 	pending  pending
