@@ -20,6 +20,6 @@ import "C"
 // gives each thread that allocates its own arena (up to 8 per core), each
 // keeping what it freed, and raises its mmap threshold to the largest block
 // freed, so that big blocks (memtables, cache) come to be served from
-// arenas that keep them. Two arenas, and blocks past 256 KB mapped and
-// unmapped as they come and go, bound that (docs/performance.md).
+// arenas that keep them. Few arenas, and big blocks mapped and unmapped
+// as they come and go, bound that.
 func limitCHeap() { C.limitCHeap(2, 256<<10) }

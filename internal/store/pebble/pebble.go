@@ -102,12 +102,11 @@ func pebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 		FS:                 fs,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{logger},
-		// The server is meant to stay under 300 MB with millions of
-		// events, of which the dedup set takes about 20 bytes an event and
-		// the profile cache (profiles_pending.go) 64 MB. With a million
-		// groups, the filter and index blocks of the profiles' tables are
-		// what the cache holds that matters (docs/performance.md). Writes
-		// stall only when four memtables wait to be flushed, which a
+		// A small memory budget shared with the dedup set and the profile
+		// cache (profiles_pending.go): the block cache holds what that
+		// cache cannot, with many groups the filter and index blocks of the
+		// profiles' tables (sizes and figures in docs/performance.md).
+		// Writes stall only when four memtables wait to be flushed, which a
 		// healthy disk never lets happen.
 		CacheSize:                   48 << 20,
 		MemTableSize:                16 << 20,

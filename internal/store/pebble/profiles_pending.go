@@ -80,8 +80,8 @@ func (p *pending) appliedCursor() int64 {
 }
 
 // entryCost is what a map entry takes beyond its key's and value's bytes:
-// the key's and value's headers and the map's own slot, about 100 bytes,
-// more than many identities' bytes.
+// the key's and value's headers and the map's own slot, which outweigh
+// many an identity's bytes.
 const entryCost = 100
 
 func cost(key string, v cachedValue) int { return entryCost + len(key) + len(v.value) }
