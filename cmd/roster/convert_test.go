@@ -339,6 +339,20 @@ func TestConvertRefusesATargetInUse(t *testing.T) {
 	}
 }
 
+// convertAndOpen converts old into a new directory and opens the result.
+func convertAndOpen(t *testing.T, old string) *pebble.Store {
+	t.Helper()
+	to := filepath.Join(t.TempDir(), "new")
+	if _, stderr, err := runConvert(t, old, to); err != nil {
+		t.Fatalf("convert: %v\n%s", err, stderr)
+	}
+	st, err := pebble.Open(context.Background(), to, store.Options{}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // A messageId that came again after the dedup window is in the old log
 // twice and comes across twice; one repeated within it cannot have been
 // taken by the old store, and the conversion says so rather than drop it.
@@ -352,14 +366,7 @@ func TestConvertKeepsRepeatsAfterTheWindowAndFailsOnDuplicates(t *testing.T) {
 	}
 	old := t.TempDir()
 	writeOldDir(t, old, true, repeat(store.DefaultDedupWindow+time.Hour+time.Minute))
-	to := filepath.Join(t.TempDir(), "new")
-	if _, stderr, err := runConvert(t, old, to); err != nil {
-		t.Fatalf("convert: %v\n%s", err, stderr)
-	}
-	st, err := pebble.Open(context.Background(), to, store.Options{}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := convertAndOpen(t, old)
 	head, err := st.Head(context.Background())
 	st.Close()
 	if err != nil || head != 2 {
@@ -406,14 +413,7 @@ func TestConvertReadsEventsLeftInTheWAL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	to := filepath.Join(t.TempDir(), "new")
-	if _, stderr, err := runConvert(t, old, to); err != nil {
-		t.Fatalf("convert: %v\n%s", err, stderr)
-	}
-	st, err := pebble.Open(context.Background(), to, store.Options{}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := convertAndOpen(t, old)
 	defer st.Close()
 	got, err := st.Read(context.Background(), 0, 100)
 	if err != nil {

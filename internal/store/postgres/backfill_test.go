@@ -62,21 +62,29 @@ func checkFields(t *testing.T, evs []store.Event) {
 	}
 }
 
+// schemaBeforeFields returns a fresh schema migrated up to the one before
+// the events' field columns, and a pool on it.
+func schemaBeforeFields(t *testing.T) (string, *pgxpool.Pool) {
+	t.Helper()
+	url := pgtest.FreshSchema(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := migrate(context.Background(), pool, migrations[:4], discard()); err != nil {
+		t.Fatal(err)
+	}
+	return url, pool
+}
+
 // Events logged before the fields' columns, and one logged by a node that
 // did not know them after they were added (so with their default ""),
 // are filled when the store opens, and a rebuild of profiles from the
 // whole log then finds their identities and groups.
 func TestOpenBackfillsEventFields(t *testing.T) {
-	url := pgtest.FreshSchema(t)
+	url, pool := schemaBeforeFields(t)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if err := migrate(ctx, pool, migrations[:4], discard()); err != nil {
-		t.Fatal(err)
-	}
 	logOld(t, pool, oldBodies[:len(oldBodies)-2])
 	if err := migrate(ctx, pool, migrations[:5], discard()); err != nil {
 		t.Fatal(err)
@@ -133,16 +141,8 @@ func TestOpenBackfillsEventFields(t *testing.T) {
 // Nodes that open the database together share the backfill batch by
 // batch, and the result is the same as one node's.
 func TestConcurrentBackfills(t *testing.T) {
-	url := pgtest.FreshSchema(t)
+	url, pool := schemaBeforeFields(t)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if err := migrate(ctx, pool, migrations[:4], discard()); err != nil {
-		t.Fatal(err)
-	}
 	var bodies []string
 	for i := range 50 {
 		bodies = append(bodies, fmt.Sprintf(`{"type":"track","messageId":"m%d","userId":"u%d","event":"E%d","context":{"groupId":%d}}`, i, i, i, i))
