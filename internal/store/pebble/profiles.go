@@ -150,12 +150,12 @@ func (s *Store) ApplyProfiles(ctx context.Context, updates []store.ProfileUpdate
 	// profile.
 	s.profiles.pending.add(changes, upTo, time.Now())
 	if err := s.writeChanges(changes); err != nil {
-		s.profiles.pending.clear()
+		s.profiles.pending.clear(false)
 		return fmt.Errorf("pebble: apply profiles: %w", err)
 	}
 	if s.profiles.pending.due(time.Now()) {
 		if err := s.checkpoint(); err != nil {
-			s.profiles.pending.clear()
+			s.profiles.pending.clear(false)
 			return err
 		}
 	}
@@ -237,7 +237,7 @@ func (s *Store) ResetProfiles(ctx context.Context) error {
 	defer s.leave()
 	s.profiles.applying.Lock()
 	defer s.profiles.applying.Unlock()
-	s.profiles.pending.clear()
+	s.profiles.pending.clear(false)
 	b := s.db.NewBatch()
 	defer b.Close()
 	for _, p := range []byte{prefixCursor, prefixProfile, prefixIdentity, prefixMember, prefixProfileEv, prefixHistory, prefixGroupOrder} {
@@ -248,6 +248,7 @@ func (s *Store) ResetProfiles(ctx context.Context) error {
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("pebble: reset profiles: %w", err)
 	}
+	s.profiles.pending.clear(true)
 	return nil
 }
 
@@ -262,8 +263,10 @@ func (l loader) LoadIdentities(ctx context.Context, ids []profile.Identity) (map
 	var unknown []profile.Identity
 	for _, id := range ids {
 		key := identityKey(id)
-		if userKey, ok := l.s.profiles.pending.identity(key); ok {
-			found[id] = userKey
+		if userKey, found0, known := l.s.profiles.pending.identity(key); known {
+			if found0 {
+				found[id] = userKey
+			}
 			continue
 		}
 		keys, unknown = append(keys, key), append(unknown, id)

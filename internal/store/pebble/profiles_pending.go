@@ -38,6 +38,13 @@ type pending struct {
 	// bytes is what the maps hold; dirty what a checkpoint would write.
 	bytes, dirty int
 	since        time.Time // when the first pending batch was applied
+	// complete says the maps hold every record and identity there is, so
+	// that a key they lack is absent, not merely uncached: from an empty
+	// store (a first start, a rebuild) until the first trim. New profiles
+	// then cost no lookup in the database.
+	complete bool
+	// budget is the cache's size in bytes; 0 means cacheBudget.
+	budget int
 }
 
 // cachedValue is a value as the database has it (clean) or as it will once
@@ -63,14 +70,17 @@ func (p *pending) record(key []byte) (r []byte, found bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	v, found := p.records[string(key)]
-	return v.value, found
+	return v.value, found || p.complete
 }
 
-func (p *pending) identity(key []byte) (string, bool) {
+// identity returns a cached identity's user key: found says whether it is
+// cached, and known whether the cache knows, which it does of an absent
+// identity once it is complete.
+func (p *pending) identity(key []byte) (userKey string, found, known bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	v, ok := p.ids[string(key)]
-	return string(v.value), ok
+	v, found := p.ids[string(key)]
+	return string(v.value), found, found || p.complete
 }
 
 func (p *pending) appliedCursor() int64 {
@@ -99,6 +109,26 @@ func (p *pending) set(m map[string]cachedValue, key string, v cachedValue) {
 	if v.dirty {
 		p.dirty += cost(key, v)
 	}
+}
+
+// start sets the cache complete when the database holds no record and no
+// identity.
+func (p *pending) start(db *pebble.DB) error {
+	for _, prefix := range []byte{prefixProfile, prefixIdentity} {
+		it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}})
+		if err != nil {
+			return fmt.Errorf("pebble: look for profiles: %w", err)
+		}
+		some := it.First()
+		if err := it.Close(); err != nil {
+			return fmt.Errorf("pebble: look for profiles: %w", err)
+		}
+		if some {
+			return nil
+		}
+	}
+	p.clear(true)
+	return nil
 }
 
 func (p *pending) init() {
@@ -196,7 +226,11 @@ func (p *pending) written() {
 	}
 	p.dirtyRecords, p.dirtyIDs = p.dirtyRecords[:0], p.dirtyIDs[:0]
 	p.cursor, p.dirty = 0, 0
-	over := p.bytes > cacheBudget
+	budget := p.budget
+	if budget == 0 {
+		budget = cacheBudget
+	}
+	over := p.bytes > budget
 	p.mu.Unlock()
 	if !over {
 		return
@@ -204,19 +238,20 @@ func (p *pending) written() {
 	// Copied into new maps, not deleted from the old ones: a Go map keeps
 	// the room it once needed.
 	var kept int
-	records, ids := keep(p.records, &kept), keep(p.ids, &kept)
+	records, ids := keep(p.records, budget*3/4, &kept), keep(p.ids, budget*3/4, &kept)
 	p.mu.Lock()
 	p.records, p.ids, p.bytes = records, ids, kept
+	p.complete = false
 	p.mu.Unlock()
 }
 
 // keep returns a map with as many of m's entries as fit in what is left of
-// three quarters of the budget after kept bytes, in map order (random),
-// and adds theirs to kept.
-func keep(m map[string]cachedValue, kept *int) map[string]cachedValue {
+// limit bytes after kept bytes, in map order (random), and adds theirs to
+// kept.
+func keep(m map[string]cachedValue, limit int, kept *int) map[string]cachedValue {
 	out := make(map[string]cachedValue)
 	for key, v := range m {
-		if *kept+cost(key, v) > cacheBudget*3/4 {
+		if *kept+cost(key, v) > limit {
 			break
 		}
 		out[key] = v
@@ -226,13 +261,15 @@ func keep(m map[string]cachedValue, kept *int) map[string]cachedValue {
 }
 
 // clear forgets everything, what is pending too: after a failure, so that
-// the processor applies again from the last checkpoint, or a reset.
-func (p *pending) clear() {
+// the processor applies again from the last checkpoint, or a reset, after
+// which the store holds no profile (empty).
+func (p *pending) clear(empty bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.records, p.ids = nil, nil // not cleared: a Go map keeps its room
 	p.dirtyRecords, p.dirtyIDs = nil, nil
 	p.cursor, p.bytes, p.dirty = 0, 0, 0
+	p.complete = empty
 }
 
 // checkpoint writes the pending records and identities with their cursor in

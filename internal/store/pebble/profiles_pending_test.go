@@ -90,7 +90,7 @@ func TestLostPendingIsAppliedAgain(t *testing.T) {
 	if c, _ := crashed.Cursor(ctx, store.ProfileCursor); c != 400 {
 		t.Fatalf("cursor after 8 batches of 50 = %d, want 400", c)
 	}
-	crashed.profiles.pending.clear() // the crash
+	crashed.profiles.pending.clear(false) // the crash
 	if c, _ := crashed.Cursor(ctx, store.ProfileCursor); c != 200 {
 		t.Fatalf("cursor after the crash = %d, want the checkpoint's 200", c)
 	}
@@ -100,5 +100,49 @@ func TestLostPendingIsAppliedAgain(t *testing.T) {
 	want, got := storetest.Dump(t, once, "ws", ids), storetest.Dump(t, crashed, "ws", ids)
 	if got != want {
 		t.Errorf("state after the crash and a second application differs:\n got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// Records and identities the cache dropped are read from the database: a
+// cache trimmed at every checkpoint gives the state an untrimmed one gives.
+// A store starts with a complete cache, which takes a miss for an absent
+// profile; a trimmed one must not.
+func TestTrimmedCacheReadsTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	events, ids := mixedLog(600)
+	whole := openForProfiles(t, store.Options{}).(*Store)
+	trimmed := openForProfiles(t, store.Options{}).(*Store)
+	if !trimmed.profiles.pending.complete {
+		t.Fatal("a new store's profile cache is not complete")
+	}
+	trimmed.profiles.pending.budget = 1
+	for _, s := range []*Store{whole, trimmed} {
+		if err := s.Append(ctx, events, nil); err != nil {
+			t.Fatal(err)
+		}
+		p := pipeline.NewProcessor(s, s, discard())
+		p.Batch = 50
+		for {
+			n, err := p.Step(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+			s.profiles.applying.Lock()
+			err = s.checkpoint()
+			s.profiles.applying.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if trimmed.profiles.pending.complete || len(trimmed.profiles.pending.records) != 0 {
+		t.Fatalf("the cache was not trimmed: complete %v, %d records", trimmed.profiles.pending.complete, len(trimmed.profiles.pending.records))
+	}
+	want, got := storetest.Dump(t, whole, "ws", ids), storetest.Dump(t, trimmed, "ws", ids)
+	if got != want {
+		t.Errorf("state with a trimmed cache differs:\n got:\n%s\nwant:\n%s", got, want)
 	}
 }

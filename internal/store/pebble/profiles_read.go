@@ -210,8 +210,12 @@ func (s *Store) ResolveUser(ctx context.Context, workspace, idType, id string) (
 	}
 	defer s.leave()
 	key := identityKey(profile.Identity{Workspace: workspace, Type: idType, ID: id})
-	if userKey, ok := s.profiles.pending.identity(key); ok {
+	userKey, found, known := s.profiles.pending.identity(key)
+	if found {
 		return userKey, nil
+	}
+	if known {
+		return "", fmt.Errorf("pebble: identity %s:%s: %w", idType, id, store.ErrNotFound)
 	}
 	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
