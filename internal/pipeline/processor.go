@@ -41,9 +41,12 @@ type Processor struct {
 	// so that of several nodes on one database one applies the log (the
 	// cursor check in ApplyProfiles keeps a handover exact).
 	Lease *store.Keeper
-	// Yield makes Run give its goroutine the lowest CPU priority (see
-	// Run).
+	// Yield makes Run apply at the lowest CPU priority while it is
+	// within YieldLag of the log (see Run).
 	Yield bool
+	// YieldLag is how old the oldest event not applied may grow before a
+	// yielding processor takes its share of the CPU again.
+	YieldLag time.Duration
 	// Progress, when set, is called by CatchUp after each batch with the
 	// events read so far.
 	Progress func(read int)
@@ -51,30 +54,46 @@ type Processor struct {
 
 // NewProcessor returns a profile processor.
 func NewProcessor(log Log, profiles ProfileStore, logger *slog.Logger) *Processor {
-	return &Processor{log: log, profiles: profiles, logger: logger, Batch: 4000, Idle: 50 * time.Millisecond}
+	return &Processor{log: log, profiles: profiles, logger: logger, Batch: 4000, Idle: 50 * time.Millisecond, YieldLag: time.Second}
 }
 
 // Run applies the log until ctx ends. A failing step is retried after a
 // pause: the cursor only moves with a successful commit, so nothing is
 // skipped.
 //
-// With Yield, Run gives its goroutine the lowest CPU priority: when
-// ingestion and the processor want more CPU than there is, requests are
-// acknowledged first and the processor catches up when they slow. Give the
-// process a P more than it has cores then (`roster serve` does): the
-// processor holds its P even while the kernel makes its thread wait, and
-// with only as many Ps as cores, that would leave ingestion a core short.
+// With Yield, Run applies on a thread of the lowest CPU priority while the
+// oldest event not applied is younger than YieldLag: when ingestion and the
+// processor want more CPU than there is, requests are acknowledged first.
+// Once the processor falls further behind, it applies at normal priority
+// until it has caught up, so that profiles do not fall behind without
+// bound. Give the process a P more than it has cores (`roster serve`
+// does): the processor holds its P even while the kernel makes its thread
+// wait, and with only as many Ps as cores, that would leave ingestion a
+// core short.
 func (p *Processor) Run(ctx context.Context) {
+	var background *backgroundThread
 	if p.Yield {
-		if err := lowerPriority(); err != nil {
+		var err error
+		if background, err = startBackgroundThread(); err != nil {
 			p.logger.Warn("processor runs at normal priority", "err", err)
+		} else {
+			defer background.stop()
 		}
 	}
 	var ahead aheadBatch
+	behind := false // the last batch was full and older than YieldLag
 	Loop(ctx, p.Lease, p.logger.With("job", "profiles"), p.Idle, func(ctx context.Context) (time.Duration, error) {
 		start := time.Now()
-		n, err := p.step(ctx, &ahead)
-		return p.wait(n, time.Since(start)), err
+		var b stepped
+		var err error
+		apply := func() { b, err = p.step(ctx, &ahead) }
+		if background == nil || behind {
+			apply()
+		} else {
+			background.run(apply)
+		}
+		behind = b.read >= p.Batch && start.Sub(b.oldest) > p.YieldLag
+		return p.wait(b.read, time.Since(start)), err
 	})
 }
 
@@ -94,13 +113,22 @@ func (p *Processor) wait(n int, took time.Duration) time.Duration {
 
 // Step applies the next batch of events and says how many it read.
 func (p *Processor) Step(ctx context.Context) (int, error) {
-	return p.step(ctx, nil)
+	b, err := p.step(ctx, nil)
+	return b.read, err
+}
+
+// stepped is what a step applied: how many events it read, and when the
+// oldest of them was received.
+type stepped struct {
+	read   int
+	oldest time.Time
 }
 
 // batch is events read from the log after a cursor, decoded.
 type batch struct {
-	after, upTo int64 // the cursor it was read after; its last event
-	read        int   // events read, including any that did not decode
+	after, upTo int64     // the cursor it was read after; its last event
+	read        int       // events read, including any that did not decode
+	oldest      time.Time // when its first event was received
 	updates     []store.ProfileUpdate
 	err         error
 }
@@ -114,10 +142,10 @@ type aheadBatch struct{ next <-chan batch }
 // step applies the next batch. With ahead, it uses the batch read ahead if
 // it follows the stored cursor (nothing failed and no other node moved the
 // cursor since), and reads the following one while this one applies.
-func (p *Processor) step(ctx context.Context, ahead *aheadBatch) (int, error) {
+func (p *Processor) step(ctx context.Context, ahead *aheadBatch) (stepped, error) {
 	cursor, err := p.profiles.Cursor(ctx, store.ProfileCursor)
 	if err != nil {
-		return 0, err
+		return stepped{}, err
 	}
 	var b batch
 	if ahead != nil && ahead.next != nil {
@@ -127,14 +155,14 @@ func (p *Processor) step(ctx context.Context, ahead *aheadBatch) (int, error) {
 		b = p.read(ctx, cursor)
 	}
 	if b.err != nil || b.read == 0 {
-		return 0, b.err
+		return stepped{}, b.err
 	}
 	if ahead != nil && b.read == p.Batch {
 		next := make(chan batch, 1)
 		go func() { next <- p.read(ctx, b.upTo) }()
 		ahead.next = next
 	}
-	return b.read, p.profiles.ApplyProfiles(ctx, b.updates, b.upTo)
+	return stepped{b.read, b.oldest}, p.profiles.ApplyProfiles(ctx, b.updates, b.upTo)
 }
 
 // read reads and decodes the batch after cursor.
@@ -143,7 +171,8 @@ func (p *Processor) read(ctx context.Context, cursor int64) batch {
 	if err != nil || len(events) == 0 {
 		return batch{after: cursor, err: err}
 	}
-	b := batch{after: cursor, upTo: events[len(events)-1].Seq, read: len(events), updates: make([]store.ProfileUpdate, 0, len(events))}
+	b := batch{after: cursor, upTo: events[len(events)-1].Seq, read: len(events), oldest: events[0].ReceivedAt,
+		updates: make([]store.ProfileUpdate, 0, len(events))}
 	for _, e := range events {
 		u, err := profile.FromEvent(e)
 		if err != nil {
@@ -163,9 +192,9 @@ func (p *Processor) CatchUp(ctx context.Context) (int, error) {
 	var ahead aheadBatch
 	total := 0
 	for {
-		n, err := p.step(ctx, &ahead)
-		total += n
-		if err != nil || n == 0 {
+		b, err := p.step(ctx, &ahead)
+		total += b.read
+		if err != nil || b.read == 0 {
 			return total, err
 		}
 		if p.Progress != nil {
