@@ -29,6 +29,30 @@ import (
 type profileState struct {
 	applying sync.Mutex
 	pending  pending
+	// writes reports how the last batch's writes went (writeChanges),
+	// which run while the processor works out the next batch; nil when
+	// none are under way.
+	writes chan error
+	// unsettled is held for writing while they are: a read of what they
+	// write waits for them, and sees every batch applied before it began.
+	unsettled sync.RWMutex
+}
+
+// settle waits for the batch writes under way.
+func (p *profileState) settle() {
+	p.unsettled.RLock()
+	p.unsettled.RUnlock()
+}
+
+// awaitWrites waits for the last batch's writes and returns their error.
+// It runs under applying.
+func (p *profileState) awaitWrites() error {
+	if p.writes == nil {
+		return nil
+	}
+	err := <-p.writes
+	p.writes = nil
+	return err
 }
 
 func profileKey(ref profile.Ref) []byte {
@@ -146,13 +170,24 @@ func (s *Store) ApplyProfiles(ctx context.Context, updates []store.ProfileUpdate
 	if err != nil {
 		return fmt.Errorf("pebble: %w", err)
 	}
-	// Pending first: a reader that finds a new profile's events finds the
-	// profile.
-	s.profiles.pending.add(changes, upTo, time.Now())
-	if err := s.writeChanges(changes); err != nil {
+	if err := s.profiles.awaitWrites(); err != nil {
 		s.profiles.pending.clear(false)
 		return fmt.Errorf("pebble: apply profiles: %w", err)
 	}
+	// Pending first: a reader that finds a new profile's events finds the
+	// profile. The rest is written while the processor works out its next
+	// batch, which reads only pending: with a core to spare, that takes
+	// the writes off its path.
+	// A reader that sees this batch's cursor waits in settle for its
+	// writes: the lock is taken before the cursor moves.
+	s.profiles.unsettled.Lock()
+	s.profiles.pending.add(changes, upTo, time.Now())
+	writes := make(chan error, 1)
+	s.profiles.writes = writes
+	go func() {
+		defer s.profiles.unsettled.Unlock()
+		writes <- s.writeChanges(changes)
+	}()
 	if s.profiles.pending.due(time.Now()) {
 		if err := s.checkpoint(); err != nil {
 			s.profiles.pending.clear(false)
@@ -237,6 +272,9 @@ func (s *Store) ResetProfiles(ctx context.Context) error {
 	defer s.leave()
 	s.profiles.applying.Lock()
 	defer s.profiles.applying.Unlock()
+	// The last batch's writes land before the reset, not after it; whether
+	// they failed no longer matters.
+	_ = s.profiles.awaitWrites()
 	s.profiles.pending.clear(false)
 	b := s.db.NewBatch()
 	defer b.Close()

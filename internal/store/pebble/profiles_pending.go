@@ -275,6 +275,11 @@ func (p *pending) clear(empty bool) {
 // checkpoint writes the pending records and identities with their cursor in
 // one batch. It runs under profileState.applying.
 func (s *Store) checkpoint() error {
+	// The cursor goes in after every write of the batches it covers.
+	if err := s.profiles.awaitWrites(); err != nil {
+		s.profiles.pending.clear(false)
+		return fmt.Errorf("pebble: checkpoint profiles: %w", err)
+	}
 	p := &s.profiles.pending
 	p.mu.RLock()
 	if p.cursor == 0 {

@@ -94,6 +94,7 @@ func (s *Store) GroupTraits(ctx context.Context, workspace, groupID string) ([]s
 // first) on, newest-last or, with reverse, from before start (nil: the
 // last) back; each returns false to stop.
 func (s *Store) scanPrefix(prefix, start []byte, reverse bool, each func(key, value []byte) (bool, error)) error {
+	s.profiles.settle()
 	opts := &pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)}
 	if start != nil {
 		if reverse {
