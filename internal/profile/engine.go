@@ -125,6 +125,7 @@ func (a *applier) prefetch(updates []store.ProfileUpdate) error {
 		u := &updates[i]
 		want(u.Workspace, store.IDUserID, u.UserID)
 		want(u.Workspace, store.IDAnonymousID, u.AnonymousID)
+		want(u.Workspace, store.IDEmail, emailOf(u))
 		if u.Type == "alias" {
 			want(u.Workspace, store.IDUserID, u.PreviousID)
 			want(u.Workspace, store.IDAnonymousID, u.PreviousID)
@@ -223,6 +224,9 @@ func (a *applier) apply(u *store.ProfileUpdate) error {
 		if u.Type == "identify" {
 			for _, t := range u.Traits {
 				user.setTrait(traitOf(t, u))
+			}
+			if err := a.claimEmail(u, key); err != nil {
+				return err
 			}
 		}
 	}

@@ -20,6 +20,9 @@ const (
 	IDUserID      = "user_id"
 	IDAnonymousID = "anonymous_id"
 	IDGroupID     = "group_id"
+	// IDEmail is taken from an identify call's email trait, as Segment
+	// turns traits.email into an external id.
+	IDEmail = "email"
 )
 
 // ProfileCursor is the name of the profile processor's position in the log.

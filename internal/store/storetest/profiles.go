@@ -165,6 +165,27 @@ func runProfiles(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("EmailTraitIsAnExternalID", func(t *testing.T) {
+		s := open(t, store.Options{})
+		scenario(t, s,
+			call{"identify", "m1", 0, `"userId":"u1","traits":{"Email":"ann@initech.com"}`},
+			call{"identify", "m2", time.Second, `"userId":"u2","traits":{"email":"ann@initech.com"}`},
+			call{"identify", "m3", 2 * time.Second, `"userId":"u3","traits":{"email":42}`},
+		)
+		ku := userKey(t, s, store.IDUserID, "u1")
+		if got := userKey(t, s, store.IDEmail, "ann@initech.com"); got != ku {
+			t.Errorf("email:ann@initech.com → %q, want u1's profile %q (the first to claim it keeps it)", got, ku)
+		}
+		ids, err := s.ExternalIDs(context.Background(), "ws", ku)
+		if err != nil || len(ids) != 2 || ids[0].Type != store.IDEmail || ids[0].ID != "ann@initech.com" || ids[0].FirstMessageID != "m1" {
+			t.Errorf("external ids of u1 = %+v, %v; want email and user_id", ids, err)
+		}
+		ids, err = s.ExternalIDs(context.Background(), "ws", userKey(t, s, store.IDUserID, "u3"))
+		if err != nil || len(ids) != 1 {
+			t.Errorf("external ids of u3 = %+v, %v; a number is no email", ids, err)
+		}
+	})
+
 	t.Run("LateOldEventDoesNotOverwrite", func(t *testing.T) {
 		s := open(t, store.Options{})
 		scenario(t, s,

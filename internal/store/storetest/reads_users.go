@@ -111,6 +111,8 @@ func testUsers(t *testing.T, open Opener) {
 			{Type: store.IDAnonymousID, ID: "anon-2", Source: "web", FirstMessageID: "m-first-k1", CreatedAt: minute(1)},
 			{Type: store.IDAnonymousID, ID: "anon-1", Source: "web", FirstMessageID: "m5", CreatedAt: minute(5)},
 			{Type: store.IDUserID, ID: "alice", Source: "web", FirstMessageID: "m5", CreatedAt: minute(5)},
+			// The email trait of an identify call.
+			{Type: store.IDEmail, ID: "a@example.com", Source: "web", FirstMessageID: "m6", CreatedAt: minute(6)},
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("ExternalIDs = %+v\nwant %+v", got, want)
