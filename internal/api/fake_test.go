@@ -321,6 +321,12 @@ var _ api.Reader = (*fakeStore)(nil)
 // fixture: tokAcme for acme, tokBeta for beta.
 func serveFake(t *testing.T, st *fakeStore) *fixture {
 	t.Helper()
+	return serveFakeWith(t, st, nil)
+}
+
+// serveFakeWith is serveFake with Profile API settings.
+func serveFakeWith(t *testing.T, st *fakeStore, settings map[string]api.ProfileSettings) *fixture {
+	t.Helper()
 	reg := auth.NewRegistry(
 		[]store.Source{{Workspace: "acme", Name: "web", WriteKey: keyWeb}},
 		[]store.AccessToken{
@@ -328,7 +334,7 @@ func serveFake(t *testing.T, st *fakeStore) *fixture {
 			{Workspace: "beta", Name: "ops", Hash: auth.HashToken(tokBeta)},
 		})
 	mux := http.NewServeMux()
-	api.New(st, reg).Register(mux)
+	api.New(st, reg).WithProfileSettings(settings).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &fixture{url: srv.URL, client: srv.Client()}

@@ -80,7 +80,7 @@ func (h *Handler) profileEvents(w http.ResponseWriter, r *http.Request, ws strin
 		h.readFailed(w, err, notFound)
 		return
 	}
-	c := cursor{URL: r.URL.EscapedPath()}
+	c := cursor{URL: r.URL.EscapedPath(), Limit: limit}
 	if next > 0 {
 		c.HasMore = true
 		c.Next = encodeSeq(next)
