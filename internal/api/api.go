@@ -40,7 +40,7 @@ type Profiles interface {
 	UserTraits(ctx context.Context, workspace, key string) ([]store.Trait, error)
 	ExternalIDs(ctx context.Context, workspace, key string) ([]store.ExternalID, error)
 	UserGroups(ctx context.Context, workspace, key string) ([]store.Membership, error)
-	ProfileEvents(ctx context.Context, workspace, collection, key string, before int64, limit int) ([]store.Event, error)
+	ProfileEvents(ctx context.Context, workspace, collection, key string, page store.EventPage) ([]store.Event, error)
 }
 
 // Tokens resolves access tokens.

@@ -523,7 +523,8 @@ func TestEvents(t *testing.T) {
 
 	// An identify has no event name nor properties: event is null,
 	// properties and context are objects.
-	f.getOK(t, users+"user_id:u1/events?limit=1&next="+base64.RawURLEncoding.EncodeToString([]byte("4")), &p)
+	afterE04 := fmt.Sprintf("%d.4", t0.Add(4*time.Hour).UnixMilli())
+	f.getOK(t, users+"user_id:u1/events?limit=1&next="+base64.RawURLEncoding.EncodeToString([]byte(afterE04)), &p)
 	if len(p.Data) != 1 || string(p.Data[0]["type"]) != `"identify"` || string(p.Data[0]["event"]) != "null" ||
 		string(p.Data[0]["properties"]) != "{}" || string(p.Data[0]["context"]) != "{}" || string(p.Data[0]["traits"]) != `{"email":"jo@acme.test"}` {
 		t.Errorf("identify: %v", p.Data)
@@ -575,7 +576,8 @@ func TestEvents(t *testing.T) {
 
 	f.getOK(t, users+"user_id:u1/events?sort=desc&limit=100", nil)
 	for q, param := range map[string]string{
-		"sort=asc": "sort", "limit=101": "limit", "limit=0": "limit", "next=abc": "next", "next=" + base64.RawURLEncoding.EncodeToString([]byte("x")): "next",
+		"sort=up": "sort", "limit=101": "limit", "limit=0": "limit", "next=abc": "next", "next=" + base64.RawURLEncoding.EncodeToString([]byte("x")): "next",
+		"next=" + base64.RawURLEncoding.EncodeToString([]byte("4")): "next", "next=" + base64.RawURLEncoding.EncodeToString([]byte("1.0")): "next",
 		"start=yesterday": "start", "end=2024-13-01": "end",
 	} {
 		f.badParam(t, users+"user_id:u1/events?"+q, param)

@@ -225,7 +225,7 @@ func runProfiles(t *testing.T, open Opener) {
 		if got := traits(t, ts, err); !reflect.DeepEqual(got, want) {
 			t.Errorf("traits = %v, want %v", got, want)
 		}
-		evs, err := s.ProfileEvents(context.Background(), "ws", "users", ku, 0, 10)
+		evs, err := s.ProfileEvents(context.Background(), "ws", "users", ku, store.EventPage{Limit: 10})
 		if err != nil || len(evs) != 4 || evs[0].MessageID != "m3" {
 			t.Errorf("events of the merged profile = %v, %v; want all four, newest first", evs, err)
 		}
@@ -254,7 +254,7 @@ func runProfiles(t *testing.T, open Opener) {
 			call{"group", "m1", 0, `"userId":"u1","groupId":"42"`},
 			call{"track", "m2", time.Second, `"userId":"u2","event":"Report Run","context":{"groupId":42}`},
 		)
-		evs, err := s.ProfileEvents(context.Background(), "ws", "accounts", "42", 0, 10)
+		evs, err := s.ProfileEvents(context.Background(), "ws", "accounts", "42", store.EventPage{Limit: 10})
 		if err != nil || len(evs) != 2 || evs[0].MessageID != "m2" {
 			t.Errorf("group 42 events = %v, %v; want the track call attributed", evs, err)
 		}
