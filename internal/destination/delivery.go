@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -272,9 +273,12 @@ func (d *Deliverer) sendAll(ctx context.Context, us []unit) []result {
 	return results
 }
 
-// send converts a unit and sends its requests in order; the first that
-// fails decides the outcome, and a retry sends them all again (providers'
-// updates are idempotent: $set, upserts, events with an insert id).
+// send converts a unit and sends each of its requests, in order, whatever
+// happened to the ones before: a request the provider refuses does not
+// keep the others from it. The unit is delivered when all are; otherwise
+// it is retried (all its requests again: providers' updates are idempotent,
+// $set, upserts, events with an insert id) if any failure may pass, and
+// else is a dead letter whose error names each request that failed.
 func (d *Deliverer) send(ctx context.Context, u unit) result {
 	var reqs []Request
 	var err error
@@ -286,12 +290,36 @@ func (d *Deliverer) send(ctx context.Context, u unit) result {
 	if err != nil {
 		return result{verdict: Permanent, err: "conversion: " + err.Error()}
 	}
-	for _, r := range reqs {
-		if res := d.do(ctx, r); res.verdict != Delivered {
-			return res
+	var failed []result
+	var errs []string
+	for i, r := range reqs {
+		res := d.do(ctx, r)
+		if res.verdict == Delivered {
+			continue
 		}
+		if len(reqs) > 1 {
+			res.err = fmt.Sprintf("request %d of %d: %s", i+1, len(reqs), res.err)
+		}
+		failed = append(failed, res)
+		errs = append(errs, res.err)
 	}
-	return result{verdict: Delivered}
+	if len(failed) == 0 {
+		return result{verdict: Delivered}
+	}
+	// The first failure that decides the verdict gives the status and the
+	// response; the error lists them all.
+	out := failed[0]
+	for _, f := range failed {
+		if f.verdict == Retry && out.verdict != Retry {
+			out = f
+		}
+		out.retryAfter = max(out.retryAfter, f.retryAfter)
+	}
+	out.err = strings.Join(errs, "; ")
+	if n := len(reqs) - len(failed); len(reqs) > 1 && n > 0 {
+		out.err += fmt.Sprintf(" (the other %d delivered)", n)
+	}
+	return out
 }
 
 // maxResponse is how much of a provider's answer a dead letter keeps.
