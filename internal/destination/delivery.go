@@ -87,6 +87,9 @@ type unit struct {
 
 // result is a unit's outcome.
 type result struct {
+	// split says a batch could not be converted as one: its events are
+	// sent one by one, so that one bad event fails alone.
+	split      bool
 	verdict    Verdict
 	status     int
 	err        string
@@ -153,7 +156,10 @@ func (d *Deliverer) Round(ctx context.Context) (int, time.Duration, error) {
 		d.settle(&out, u, results[i], now)
 	}
 	var pause time.Duration
-	freshResults := results[len(retries):]
+	fresh, freshResults := d.sendSplit(ctx, fresh, results[len(retries):])
+	if ctx.Err() != nil {
+		return 0, 0, ctx.Err()
+	}
 	if len(fresh) > 0 && allRetry(freshResults) {
 		// The provider is down (or refusing everything for now): leave
 		// the events in the log and try the round again later.
@@ -205,6 +211,30 @@ func (d *Deliverer) units(evs []Event) []unit {
 		us = append(us, unit{events: evs[start:min(start+size, len(evs))]})
 	}
 	return us
+}
+
+// sendSplit sends one by one the events of the batches that could not be
+// converted as one, and returns every unit with its result.
+func (d *Deliverer) sendSplit(ctx context.Context, us []unit, rs []result) ([]unit, []result) {
+	var singles []unit
+	for i, u := range us {
+		if rs[i].split {
+			for _, ev := range u.events {
+				singles = append(singles, unit{events: []Event{ev}})
+			}
+		}
+	}
+	if len(singles) == 0 {
+		return us, rs
+	}
+	var keptU []unit
+	var keptR []result
+	for i, u := range us {
+		if !rs[i].split {
+			keptU, keptR = append(keptU, u), append(keptR, rs[i])
+		}
+	}
+	return append(keptU, singles...), append(keptR, d.sendAll(ctx, singles)...)
 }
 
 // settle turns a unit's result into the outcome of each of its events.
@@ -261,9 +291,11 @@ func (d *Deliverer) sendAll(ctx context.Context, us []unit) []result {
 			r := d.send(ctx, u)
 			results[i] = r
 			mu.Lock()
-			if r.verdict == Retry {
+			switch {
+			case r.split: // nothing was sent yet
+			case r.verdict == Retry:
 				failed++
-			} else {
+			default:
 				delivered++
 			}
 			mu.Unlock()
@@ -283,7 +315,9 @@ func (d *Deliverer) send(ctx context.Context, u unit) result {
 	var reqs []Request
 	var err error
 	if b, ok := d.target.Converter.(BatchConverter); ok && len(u.events) > 1 {
-		reqs, err = b.ConvertBatch(u.events)
+		if reqs, err = b.ConvertBatch(u.events); err != nil {
+			return result{split: true}
+		}
 	} else {
 		reqs, err = d.target.Converter.Convert(u.events[0])
 	}

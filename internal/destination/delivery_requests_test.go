@@ -2,7 +2,9 @@ package destination_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +111,43 @@ func TestAFailedRequestIsRetried(t *testing.T) {
 	}
 	if got := counts(); got["/first"] != 3 || got["/second"] != 3 {
 		t.Errorf("requests = %v, want each path 3 times (m1 once, m2 twice)", got)
+	}
+}
+
+// strictBatch batches like batched, but cannot convert an event whose body
+// says "bad", so a batch holding one fails to convert as a whole.
+type strictBatch struct{ batched }
+
+func (b strictBatch) Convert(ev destination.Event) ([]destination.Request, error) {
+	if strings.Contains(string(ev.Body), "bad") {
+		return nil, fmt.Errorf("cannot convert: %w", destination.ErrPermanent)
+	}
+	return b.batched.Convert(ev)
+}
+
+func (b strictBatch) ConvertBatch(evs []destination.Event) ([]destination.Request, error) {
+	for _, ev := range evs {
+		if _, err := b.Convert(ev); err != nil {
+			return nil, err
+		}
+	}
+	return b.batched.ConvertBatch(evs)
+}
+
+// An event a batch converter cannot convert fails alone: the others of its
+// batch are delivered one by one.
+func TestABadEventDoesNotFailItsBatch(t *testing.T) {
+	clock := newClock()
+	s := openStore(t, t.TempDir(), clock)
+	p := newProvider(t, ok)
+	appendCalls(t, s, 3, map[int]string{2: `"traits":{"note":"bad"}`})
+	d := deliverer(s, strictBatch{batched{post{p.URL}}}, clock)
+	round(t, d)
+	if got := p.received(); !slices.Equal(got, []string{"m1", "m3"}) {
+		t.Errorf("delivered %v, want m1 and m3", got)
+	}
+	dl, err := s.DeadLetters(ctx, "ws/Hook", 0, 10)
+	if err != nil || len(dl) != 1 || dl[0].Seq != 2 || !strings.Contains(dl[0].Error, "cannot convert") {
+		t.Errorf("dead letters = %+v, %v; want m2's conversion error", dl, err)
 	}
 }
