@@ -52,7 +52,7 @@
 // endpoint become one, in log order.
 //
 // Limits: /track takes events of the last 5 days only, so replays and
-// backfills need /import (a service account, or apiSecret). Without apiSecret, /track, /engage
+// backfills need /import (a service account, or apiSecret). Without either, /track, /engage
 // and /groups answer 200 even when Mixpanel rejects the data (the body
 // says so); ?verbose=1 makes that body a JSON object with the error.
 //
