@@ -40,7 +40,7 @@ type Profiles interface {
 	UserTraits(ctx context.Context, workspace, key string) ([]store.Trait, error)
 	ExternalIDs(ctx context.Context, workspace, key string) ([]store.ExternalID, error)
 	UserGroups(ctx context.Context, workspace, key string) ([]store.Membership, error)
-	ProfileEvents(ctx context.Context, workspace, collection, key string, before int64, limit int) ([]store.Event, error)
+	ProfileEvents(ctx context.Context, workspace, collection, key string, page store.EventPage) ([]store.Event, error)
 }
 
 // Tokens resolves access tokens.
@@ -52,6 +52,9 @@ type Tokens interface {
 type Handler struct {
 	read   Reader
 	tokens Tokens
+	// settings are each workspace's Profile API settings.
+	settings map[string]ProfileSettings
+	limiter  *rateLimiter
 }
 
 // New returns a Handler.
@@ -81,12 +84,12 @@ func allowed(tokens Tokens, w http.ResponseWriter, r *http.Request, workspace st
 	cred, ok := auth.Credential(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="roster"`)
-		writeError(w, http.StatusUnauthorized, "unauthorized", "an access token is required (Basic auth username, or Bearer)")
+		writeError(w, http.StatusUnauthorized, "authentication_error", "an access token is required (Basic auth username, or Bearer)")
 		return false
 	}
 	tok, ok := tokens.Token(cred)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid access token")
+		writeError(w, http.StatusUnauthorized, "authentication_error", "invalid access token")
 		return false
 	}
 	if tok.Workspace != workspace {
@@ -149,7 +152,7 @@ func parsePage(r *http.Request) (page, error) {
 // tells whether there is a next page, and makes its cursor from the last
 // item kept.
 func trim[T any](items []T, limit int, url string, next func(T) string) ([]T, cursor) {
-	c := cursor{URL: url}
+	c := cursor{URL: url, Limit: limit}
 	if len(items) > limit {
 		items = items[:limit]
 		c.HasMore = true
@@ -162,6 +165,8 @@ type cursor struct {
 	URL     string `json:"url"`
 	HasMore bool   `json:"has_more"`
 	Next    string `json:"next"`
+	// Limit is the page size the request asked for, or its default.
+	Limit int `json:"limit"`
 }
 
 type eventView struct {

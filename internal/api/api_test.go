@@ -174,12 +174,12 @@ func TestAuthorization(t *testing.T) {
 		status              int
 		code                string
 	}{
-		{"no credentials", "", 401, "unauthorized"},
-		{"a write key as the token", basic(keyWeb), 401, "unauthorized"},
-		{"a write key as Bearer", "Bearer " + keyWeb, 401, "unauthorized"},
-		{"an unknown token", basic("tok_nope"), 401, "unauthorized"},
-		{"a malformed header", "Basic %%%", 401, "unauthorized"},
-		{"the token as the password", "Basic " + base64.StdEncoding.EncodeToString([]byte(":"+tokAcme)), 401, "unauthorized"},
+		{"no credentials", "", 401, "authentication_error"},
+		{"a write key as the token", basic(keyWeb), 401, "authentication_error"},
+		{"a write key as Bearer", "Bearer " + keyWeb, 401, "authentication_error"},
+		{"an unknown token", basic("tok_nope"), 401, "authentication_error"},
+		{"a malformed header", "Basic %%%", 401, "authentication_error"},
+		{"the token as the password", "Basic " + base64.StdEncoding.EncodeToString([]byte(":"+tokAcme)), 401, "authentication_error"},
 		{"a token of another workspace", basic(tokBeta), 403, "forbidden"},
 		{"a token of another workspace as Bearer", "Bearer " + tokBeta, 403, "forbidden"},
 		{"Basic with the token", basic(tokAcme), 200, ""},
@@ -338,7 +338,7 @@ func TestAuthorizationBeforeValidation(t *testing.T) {
 	// A bad query from someone without access says nothing about the data.
 	f := newFixture(t, 1, 0)
 	status, _, body := f.get(t, "/v1/workspaces/acme/events?limit=abc", "")
-	assertError(t, status, body, http.StatusUnauthorized, "unauthorized")
+	assertError(t, status, body, http.StatusUnauthorized, "authentication_error")
 	status, _, body = f.get(t, "/v1/workspaces/acme/events?limit=abc", basic(tokBeta))
 	assertError(t, status, body, http.StatusForbidden, "forbidden")
 }

@@ -301,15 +301,23 @@ func (f *fakeStore) UserGroups(ctx context.Context, ws, key string) ([]store.Mem
 	return out, nil
 }
 
-func (f *fakeStore) ProfileEvents(ctx context.Context, ws, collection, key string, before int64, limit int) ([]store.Event, error) {
+// ProfileEvents orders the profile's events by time, then log position,
+// as the interface says.
+func (f *fakeStore) ProfileEvents(ctx context.Context, ws, collection, key string, page store.EventPage) ([]store.Event, error) {
 	if f.fail != nil {
 		return nil, f.fail
 	}
-	evs := f.events[wsKey{ws, collection + "/" + key}]
+	evs := slices.Clone(f.events[wsKey{ws, collection + "/" + key}])
+	slices.SortFunc(evs, func(a, b store.Event) int {
+		return cmp.Or(a.Timestamp.Compare(b.Timestamp), cmp.Compare(a.Seq, b.Seq))
+	})
+	if !page.Ascending {
+		slices.Reverse(evs)
+	}
 	var out []store.Event
-	for i := len(evs) - 1; i >= 0 && len(out) < limit; i-- {
-		if before <= 0 || evs[i].Seq < before {
-			out = append(out, evs[i])
+	for _, e := range evs {
+		if page.Past(store.PositionOf(e)) && len(out) < page.Limit {
+			out = append(out, e)
 		}
 	}
 	return out, nil
@@ -321,6 +329,12 @@ var _ api.Reader = (*fakeStore)(nil)
 // fixture: tokAcme for acme, tokBeta for beta.
 func serveFake(t *testing.T, st *fakeStore) *fixture {
 	t.Helper()
+	return serveFakeWith(t, st, nil)
+}
+
+// serveFakeWith is serveFake with Profile API settings.
+func serveFakeWith(t *testing.T, st *fakeStore, settings map[string]api.ProfileSettings) *fixture {
+	t.Helper()
 	reg := auth.NewRegistry(
 		[]store.Source{{Workspace: "acme", Name: "web", WriteKey: keyWeb}},
 		[]store.AccessToken{
@@ -328,7 +342,7 @@ func serveFake(t *testing.T, st *fakeStore) *fixture {
 			{Workspace: "beta", Name: "ops", Hash: auth.HashToken(tokBeta)},
 		})
 	mux := http.NewServeMux()
-	api.New(st, reg).Register(mux)
+	api.New(st, reg).WithProfileSettings(settings).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &fixture{url: srv.URL, client: srv.Client()}

@@ -128,7 +128,7 @@ func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, ws string) 
 		}
 		data = append(data, summary(g, traits))
 	}
-	c := cursor{URL: r.URL.EscapedPath()}
+	c := cursor{URL: r.URL.EscapedPath(), Limit: gq.Limit}
 	if next != "" {
 		c.HasMore = true
 		c.Next = encodeCursor(next)
@@ -286,7 +286,7 @@ func (h *Handler) groupHistory(w http.ResponseWriter, r *http.Request, ws string
 		h.readFailed(w, err, groupNotFound)
 		return
 	}
-	c := cursor{URL: r.URL.EscapedPath()}
+	c := cursor{URL: r.URL.EscapedPath(), Limit: limit}
 	if more {
 		c.HasMore = true
 		c.Next = encodeSeq(changes[len(changes)-1].Seq)

@@ -16,12 +16,12 @@ func TestGroupRoutesAuthorization(t *testing.T) {
 	for _, path := range []string{groups, groups + "/g1", groups + "/g1/members", groups + "/g1/history", groups + "/nope", groups + "?limit=x"} {
 		t.Run(path, func(t *testing.T) {
 			status, hdr, body := f.get(t, path, "")
-			assertError(t, status, body, http.StatusUnauthorized, "unauthorized")
+			assertError(t, status, body, http.StatusUnauthorized, "authentication_error")
 			if hdr.Get("WWW-Authenticate") == "" {
 				t.Error("no WWW-Authenticate")
 			}
 			status, _, body = f.get(t, path, basic("tok_nope"))
-			assertError(t, status, body, http.StatusUnauthorized, "unauthorized")
+			assertError(t, status, body, http.StatusUnauthorized, "authentication_error")
 			status, _, body = f.get(t, path, "Bearer "+tokBeta)
 			assertError(t, status, body, http.StatusForbidden, "forbidden")
 		})

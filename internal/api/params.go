@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"roster/internal/spec"
+	"roster/internal/store"
 )
 
 // Query parameters and cursors, shared by the Profile API and the native
@@ -86,6 +87,30 @@ func cursorParam(q url.Values) (string, error) {
 		return "", paramError("next", "is not a cursor returned by this API")
 	}
 	return string(b), nil
+}
+
+// encodePosition is the cursor of a profile's events: the last event's
+// time and log position.
+func encodePosition(p store.EventPosition) string {
+	return encodeCursor(strconv.FormatInt(p.At, 10) + "." + strconv.FormatInt(p.Seq, 10))
+}
+
+// positionCursorParam decodes a next that encodePosition wrote; a zero
+// position means the first page.
+func positionCursorParam(q url.Values) (store.EventPosition, error) {
+	s, err := cursorParam(q)
+	if err != nil || s == "" {
+		return store.EventPosition{}, err
+	}
+	at, seq, ok := strings.Cut(s, ".")
+	p := store.EventPosition{}
+	var errAt, errSeq error
+	p.At, errAt = strconv.ParseInt(at, 10, 64)
+	p.Seq, errSeq = strconv.ParseInt(seq, 10, 64)
+	if !ok || errAt != nil || errSeq != nil || p.Seq < 1 {
+		return store.EventPosition{}, paramError("next", "is not a cursor returned by this API")
+	}
+	return p, nil
 }
 
 // seqCursorParam decodes a next that holds a log position.

@@ -49,16 +49,18 @@ func (h *Handler) profileEvents(w http.ResponseWriter, r *http.Request, ws strin
 		validationFailed(w, err)
 		return
 	}
-	// The store reads a profile's events newest first only, so ascending
-	// order is refused rather than served in the wrong order.
+	// Events are ordered by their corrected timestamp (ties by log
+	// order), newest first as Segment lists them, or oldest first.
+	page := store.EventPage{}
 	switch q.Get("sort") {
 	case "", "desc":
+	case "asc":
+		page.Ascending = true
 	default:
-		validationFailed(w, paramError("sort", "must be desc: Roster lists events newest first only"))
+		validationFailed(w, paramError("sort", "must be asc or desc"))
 		return
 	}
-	before, err := seqCursorParam(q)
-	if err != nil {
+	if page.After, err = positionCursorParam(q); err != nil {
 		validationFailed(w, err)
 		return
 	}
@@ -75,15 +77,15 @@ func (h *Handler) profileEvents(w http.ResponseWriter, r *http.Request, ws strin
 	if !ok {
 		return
 	}
-	evs, next, err := h.scanEvents(r.Context(), ws, ref, before, limit, f)
+	evs, next, err := h.scanEvents(r.Context(), ws, ref, page, limit, f)
 	if err != nil {
 		h.readFailed(w, err, notFound)
 		return
 	}
-	c := cursor{URL: r.URL.EscapedPath()}
-	if next > 0 {
+	c := cursor{URL: r.URL.EscapedPath(), Limit: limit}
+	if next.Seq != 0 {
 		c.HasMore = true
-		c.Next = encodeSeq(next)
+		c.Next = encodePosition(next)
 	}
 	data := make([]map[string]json.RawMessage, len(evs))
 	for i, e := range evs {
@@ -92,38 +94,39 @@ func (h *Handler) profileEvents(w http.ResponseWriter, r *http.Request, ws strin
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "cursor": c})
 }
 
-// scanEvents returns up to limit events that pass f, newest first, and the
-// cursor of what follows (0: nothing). Without a filter it is one read of
-// limit+1 events, the extra one telling whether there is more.
-func (h *Handler) scanEvents(ctx context.Context, ws string, ref profileRef, before int64, limit int, f eventFilter) ([]store.Event, int64, error) {
-	chunk := limit + 1
+// scanEvents returns up to limit events that pass f, in the page's order,
+// and the position to continue from (a zero Seq: nothing follows). Without
+// a filter it is one read of limit+1 events, the extra one telling whether
+// there is more.
+func (h *Handler) scanEvents(ctx context.Context, ws string, ref profileRef, page store.EventPage, limit int, f eventFilter) ([]store.Event, store.EventPosition, error) {
+	page.Limit = limit + 1
 	if !f.none() {
-		chunk = max(chunk, eventScanChunk)
+		page.Limit = max(page.Limit, eventScanChunk)
 	}
-	var page []store.Event
+	var out []store.Event
 	for scanned := 0; ; {
-		evs, err := h.read.ProfileEvents(ctx, ws, ref.collection, ref.key, before, chunk)
+		evs, err := h.read.ProfileEvents(ctx, ws, ref.collection, ref.key, page)
 		if err != nil {
-			return nil, 0, err
+			return nil, store.EventPosition{}, err
 		}
 		for _, e := range evs {
 			scanned++
-			before = e.Seq
+			page.After = store.PositionOf(e)
 			if !f.keep(e) {
 				continue
 			}
-			if len(page) == limit {
-				return page, page[len(page)-1].Seq, nil
+			if len(out) == limit {
+				return out, store.PositionOf(out[len(out)-1]), nil
 			}
-			page = append(page, e)
+			out = append(out, e)
 		}
-		if len(evs) < chunk {
-			return page, 0, nil
+		if len(evs) < page.Limit {
+			return out, store.EventPosition{}, nil
 		}
 		if scanned >= eventScanMax {
 			// Continue after the last event looked at: the page may be
 			// short, even empty, and has_more still true.
-			return page, before, nil
+			return out, page.After, nil
 		}
 	}
 }

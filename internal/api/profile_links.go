@@ -59,7 +59,7 @@ func (h *Handler) profileLinks(w http.ResponseWriter, r *http.Request, ws string
 	}
 	// Memberships come ordered by group id: the cursor is the last one.
 	data := []linkView{}
-	c := cursor{URL: r.URL.EscapedPath()}
+	c := cursor{URL: r.URL.EscapedPath(), Limit: limit}
 	for _, m := range ms {
 		if after != "" && m.GroupID <= after {
 			continue

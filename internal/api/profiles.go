@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 
+	"roster/internal/auth"
 	"roster/internal/spec"
 	"roster/internal/store"
 )
@@ -47,12 +48,12 @@ func notFound(w http.ResponseWriter) {
 }
 
 func (h *Handler) registerProfiles(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/spaces/{space}/collections/{collection}/profiles/{external_id}/{resource}", h.profile)
+	mux.Handle("GET /v1/spaces/{space}/collections/{collection}/profiles/{external_id}/{resource}", withRequestID(http.HandlerFunc(h.profile)))
 	// Everything else under /v1/spaces/ also answers in JSON, as Segment
 	// says its API does for every response.
-	mux.HandleFunc("GET /v1/spaces/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /v1/spaces/", withRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.URL.Path)
-	})
+	})))
 }
 
 // profileID is a parsed {collection} and {external_id}.
@@ -62,25 +63,31 @@ type profileID struct {
 	id         string
 }
 
-// parseProfileID accepts what Roster can find: users by user_id or
-// anonymous_id, accounts by group_id. Anything else (another collection,
-// an id without a "type:" prefix, a type Roster does not keep such as
-// email) is a profile that does not exist, which Segment answers with 404.
-// The value is split at the first colon, so it may hold colons itself. It
-// is used as sent: Segment asks for lower-case ids, Roster's are
-// case-sensitive.
-func parseProfileID(collection, externalID string) (profileID, bool) {
+// parseProfileID accepts what Roster can find: users by the id types the
+// workspace looks them up by (user_id, anonymous_id and email unless
+// configured otherwise), accounts by group_id. A collection that is not
+// one, an id without a "type:" prefix, or a type the collection is not
+// looked up by is a bad request (400), as Segment answers it; only a
+// well-formed id that names no profile is a 404. The value is split at the
+// first colon, so it may hold colons itself. It is used as sent: Segment
+// asks for lower-case ids, Roster's are case-sensitive.
+func (h *Handler) parseProfileID(ws, collection, externalID string) (profileID, error) {
+	if collection != store.Users && collection != store.Accounts {
+		return profileID{}, validationError("The collection `" + collection + "` is not one: use users or accounts.")
+	}
 	idType, id, ok := strings.Cut(externalID, ":")
-	if !ok || id == "" {
-		return profileID{}, false
+	if !ok || idType == "" || id == "" {
+		return profileID{}, validationError("The external id `" + externalID + "` is not of the form type:value, such as user_id:u1.")
 	}
 	switch {
-	case collection == store.Users && (idType == store.IDUserID || idType == store.IDAnonymousID):
+	case collection == store.Users && h.userIDType(ws, idType):
 	case collection == store.Accounts && idType == store.IDGroupID:
+	case collection == store.Accounts:
+		return profileID{}, validationError("The id type `" + idType + "` is not configured for accounts: use group_id.")
 	default:
-		return profileID{}, false
+		return profileID{}, validationError("The id type `" + idType + "` is not configured for users in this space: use one of " + strings.Join(h.idTypes(ws), ", ") + ".")
 	}
-	return profileID{collection, idType, id}, true
+	return profileID{collection, idType, id}, nil
 }
 
 // profileRef is a profile that exists: a user by its key, or a group.
@@ -133,6 +140,10 @@ func (h *Handler) profile(w http.ResponseWriter, r *http.Request) {
 	if !h.allowed(w, r, ws) {
 		return
 	}
+	cred, _ := auth.Credential(r)
+	if h.limited(w, ws, string(auth.HashToken(cred))) {
+		return
+	}
 	var serve func(http.ResponseWriter, *http.Request, string, profileID)
 	switch r.PathValue("resource") {
 	case "traits":
@@ -149,9 +160,9 @@ func (h *Handler) profile(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.URL.Path)
 		return
 	}
-	id, ok := parseProfileID(r.PathValue("collection"), r.PathValue("external_id"))
-	if !ok {
-		notFound(w)
+	id, err := h.parseProfileID(ws, r.PathValue("collection"), r.PathValue("external_id"))
+	if err != nil {
+		validationFailed(w, err)
 		return
 	}
 	serve(w, r, ws, id)
@@ -302,6 +313,16 @@ func (h *Handler) profileExternalIDs(w http.ResponseWriter, r *http.Request, ws 
 		validationFailed(w, err)
 		return
 	}
+	listed := []string{store.IDGroupID}
+	if id.collection == store.Users {
+		listed = h.idTypes(ws)
+	}
+	// A cursor is the last id returned: type, NUL, id. Anything else
+	// would silently skip ids, so it is refused.
+	if t, rest, ok := strings.Cut(after, "\x00"); after != "" && (!ok || rest == "" || !slices.Contains(listed, t)) {
+		validationFailed(w, paramError("next", "is not a cursor returned by this API"))
+		return
+	}
 	include := set(q.Get("include"))
 	ref, ok := h.resolve(w, r, ws, id)
 	if !ok {
@@ -316,9 +337,11 @@ func (h *Handler) profileExternalIDs(w http.ResponseWriter, r *http.Request, ws 
 			h.readFailed(w, err, notFound)
 			return
 		}
-		all = make([]externalIDView, len(ids))
-		for i, x := range ids {
-			all[i] = userExternalID(x)
+		// Only the id types the workspace looks users up by are listed.
+		for _, x := range ids {
+			if slices.Contains(listed, x.Type) {
+				all = append(all, userExternalID(x))
+			}
 		}
 	}
 	// Segment states no order. Ids are listed by (type, id), which is

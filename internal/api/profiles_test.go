@@ -182,14 +182,14 @@ func TestProfileAuthorization(t *testing.T) {
 	for _, path := range paths {
 		t.Run(path, func(t *testing.T) {
 			status, hdr, body := f.get(t, path, "")
-			assertError(t, status, body, http.StatusUnauthorized, "unauthorized")
+			assertError(t, status, body, http.StatusUnauthorized, "authentication_error")
 			if hdr.Get("WWW-Authenticate") == "" {
 				t.Error("no WWW-Authenticate on a 401 without credentials")
 			}
 			status, _, body = f.get(t, path, basic("tok_nope"))
-			assertError(t, status, body, http.StatusUnauthorized, "unauthorized")
+			assertError(t, status, body, http.StatusUnauthorized, "authentication_error")
 			status, _, body = f.get(t, path, basic(keyWeb))
-			assertError(t, status, body, http.StatusUnauthorized, "unauthorized")
+			assertError(t, status, body, http.StatusUnauthorized, "authentication_error")
 			status, _, body = f.get(t, path, basic(tokBeta))
 			assertError(t, status, body, http.StatusForbidden, "forbidden")
 			status, _, body = f.get(t, path, "Bearer "+tokBeta)
@@ -204,23 +204,38 @@ func TestProfileAuthorization(t *testing.T) {
 	}
 }
 
+// A request that cannot name a profile is a bad request, as Segment
+// answers it, not a profile that does not exist.
+func TestMalformedProfileIsABadRequest(t *testing.T) {
+	f := serveFake(t, profileData())
+	for _, res := range []string{"traits", "external_ids", "events", "metadata", "links"} {
+		for _, p := range []string{
+			users + "u1/",            // no type prefix
+			users + "user_id:/",      // no value
+			users + "group_id:g1/",   // a group is not a user
+			users + "User_ID:u1/",    // types are exact
+			users + "phone:555/",     // a type Roster does not keep
+			accounts + "user_id:u1/", // a user is not an account
+			accounts + "g1/",         // no type prefix
+			"/v1/spaces/acme/collections/companies/profiles/group_id:g1/",
+			"/v1/spaces/acme/collections/user/profiles/user_id:u1/",
+		} {
+			path := p + res
+			status, _, body := f.get(t, path, basic(tokAcme))
+			assertError(t, status, body, http.StatusBadRequest, "validation_error")
+		}
+	}
+}
+
 func TestProfileNotFound(t *testing.T) {
 	f := serveFake(t, profileData())
 	for _, res := range []string{"traits", "external_ids", "events", "metadata", "links"} {
 		for _, p := range []string{
 			users + "user_id:nobody/",
 			users + "anonymous_id:nobody/",
-			users + "u1/",                 // no type prefix
-			users + "email:jo@acme.test/", // a type Roster does not keep
-			users + "user_id:/",           // no value
-			users + "group_id:g1/",        // a group is not a user
-			users + "User_ID:u1/",         // types are exact
-			accounts + "group_id:nope/",   // unknown group
-			accounts + "user_id:u1/",      // a user is not an account
-			accounts + "g1/",              // no type prefix
-			accounts + "group_id:gb/",     // beta's group
-			"/v1/spaces/acme/collections/companies/profiles/group_id:g1/",
-			"/v1/spaces/acme/collections/user/profiles/user_id:u1/",
+			users + "email:nobody@acme.test/", // a type kept, no such profile
+			accounts + "group_id:nope/",       // unknown group
+			accounts + "group_id:gb/",         // beta's group
 		} {
 			path := p + res
 			status, hdr, body := f.get(t, path, basic(tokAcme))
@@ -508,7 +523,8 @@ func TestEvents(t *testing.T) {
 
 	// An identify has no event name nor properties: event is null,
 	// properties and context are objects.
-	f.getOK(t, users+"user_id:u1/events?limit=1&next="+base64.RawURLEncoding.EncodeToString([]byte("4")), &p)
+	afterE04 := fmt.Sprintf("%d.4", t0.Add(4*time.Hour).UnixMilli())
+	f.getOK(t, users+"user_id:u1/events?limit=1&next="+base64.RawURLEncoding.EncodeToString([]byte(afterE04)), &p)
 	if len(p.Data) != 1 || string(p.Data[0]["type"]) != `"identify"` || string(p.Data[0]["event"]) != "null" ||
 		string(p.Data[0]["properties"]) != "{}" || string(p.Data[0]["context"]) != "{}" || string(p.Data[0]["traits"]) != `{"email":"jo@acme.test"}` {
 		t.Errorf("identify: %v", p.Data)
@@ -560,7 +576,8 @@ func TestEvents(t *testing.T) {
 
 	f.getOK(t, users+"user_id:u1/events?sort=desc&limit=100", nil)
 	for q, param := range map[string]string{
-		"sort=asc": "sort", "limit=101": "limit", "limit=0": "limit", "next=abc": "next", "next=" + base64.RawURLEncoding.EncodeToString([]byte("x")): "next",
+		"sort=up": "sort", "limit=101": "limit", "limit=0": "limit", "next=abc": "next", "next=" + base64.RawURLEncoding.EncodeToString([]byte("x")): "next",
+		"next=" + base64.RawURLEncoding.EncodeToString([]byte("4")): "next", "next=" + base64.RawURLEncoding.EncodeToString([]byte("1.0")): "next",
 		"start=yesterday": "start", "end=2024-13-01": "end",
 	} {
 		f.badParam(t, users+"user_id:u1/events?"+q, param)

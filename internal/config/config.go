@@ -38,6 +38,7 @@ type Workspace struct {
 	Sources      []Source      `yaml:"sources"`
 	AccessTokens []AccessToken `yaml:"accessTokens"`
 	Destinations []Destination `yaml:"destinations"`
+	ProfileAPI   ProfileAPI    `yaml:"profileAPI"`
 }
 
 // Source is a sender of events, authenticated by its write key.
@@ -224,6 +225,9 @@ func (c *Config) Validate() error {
 			}
 		}
 		if err := validateDestinations(at, w.Destinations); err != nil {
+			return err
+		}
+		if err := w.ProfileAPI.validate(at); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,6 +87,9 @@ type unit struct {
 
 // result is a unit's outcome.
 type result struct {
+	// split says a batch could not be converted as one: its events are
+	// sent one by one, so that one bad event fails alone.
+	split      bool
 	verdict    Verdict
 	status     int
 	err        string
@@ -152,7 +156,10 @@ func (d *Deliverer) Round(ctx context.Context) (int, time.Duration, error) {
 		d.settle(&out, u, results[i], now)
 	}
 	var pause time.Duration
-	freshResults := results[len(retries):]
+	fresh, freshResults := d.sendSplit(ctx, fresh, results[len(retries):])
+	if ctx.Err() != nil {
+		return 0, 0, ctx.Err()
+	}
 	if len(fresh) > 0 && allRetry(freshResults) {
 		// The provider is down (or refusing everything for now): leave
 		// the events in the log and try the round again later.
@@ -204,6 +211,30 @@ func (d *Deliverer) units(evs []Event) []unit {
 		us = append(us, unit{events: evs[start:min(start+size, len(evs))]})
 	}
 	return us
+}
+
+// sendSplit sends one by one the events of the batches that could not be
+// converted as one, and returns every unit with its result.
+func (d *Deliverer) sendSplit(ctx context.Context, us []unit, rs []result) ([]unit, []result) {
+	var singles []unit
+	for i, u := range us {
+		if rs[i].split {
+			for _, ev := range u.events {
+				singles = append(singles, unit{events: []Event{ev}})
+			}
+		}
+	}
+	if len(singles) == 0 {
+		return us, rs
+	}
+	var keptU []unit
+	var keptR []result
+	for i, u := range us {
+		if !rs[i].split {
+			keptU, keptR = append(keptU, u), append(keptR, rs[i])
+		}
+	}
+	return append(keptU, singles...), append(keptR, d.sendAll(ctx, singles)...)
 }
 
 // settle turns a unit's result into the outcome of each of its events.
@@ -260,9 +291,11 @@ func (d *Deliverer) sendAll(ctx context.Context, us []unit) []result {
 			r := d.send(ctx, u)
 			results[i] = r
 			mu.Lock()
-			if r.verdict == Retry {
+			switch {
+			case r.split: // nothing was sent yet
+			case r.verdict == Retry:
 				failed++
-			} else {
+			default:
 				delivered++
 			}
 			mu.Unlock()
@@ -272,26 +305,55 @@ func (d *Deliverer) sendAll(ctx context.Context, us []unit) []result {
 	return results
 }
 
-// send converts a unit and sends its requests in order; the first that
-// fails decides the outcome, and a retry sends them all again (providers'
-// updates are idempotent: $set, upserts, events with an insert id).
+// send converts a unit and sends each of its requests, in order, whatever
+// happened to the ones before: a request the provider refuses does not
+// keep the others from it. The unit is delivered when all are; otherwise
+// it is retried (all its requests again: providers' updates are idempotent,
+// $set, upserts, events with an insert id) if any failure may pass, and
+// else is a dead letter whose error names each request that failed.
 func (d *Deliverer) send(ctx context.Context, u unit) result {
 	var reqs []Request
 	var err error
 	if b, ok := d.target.Converter.(BatchConverter); ok && len(u.events) > 1 {
-		reqs, err = b.ConvertBatch(u.events)
+		if reqs, err = b.ConvertBatch(u.events); err != nil {
+			return result{split: true}
+		}
 	} else {
 		reqs, err = d.target.Converter.Convert(u.events[0])
 	}
 	if err != nil {
 		return result{verdict: Permanent, err: "conversion: " + err.Error()}
 	}
-	for _, r := range reqs {
-		if res := d.do(ctx, r); res.verdict != Delivered {
-			return res
+	var failed []result
+	var errs []string
+	for i, r := range reqs {
+		res := d.do(ctx, r)
+		if res.verdict == Delivered {
+			continue
 		}
+		if len(reqs) > 1 {
+			res.err = fmt.Sprintf("request %d of %d: %s", i+1, len(reqs), res.err)
+		}
+		failed = append(failed, res)
+		errs = append(errs, res.err)
 	}
-	return result{verdict: Delivered}
+	if len(failed) == 0 {
+		return result{verdict: Delivered}
+	}
+	// The first failure that decides the verdict gives the status and the
+	// response; the error lists them all.
+	out := failed[0]
+	for _, f := range failed {
+		if f.verdict == Retry && out.verdict != Retry {
+			out = f
+		}
+		out.retryAfter = max(out.retryAfter, f.retryAfter)
+	}
+	out.err = strings.Join(errs, "; ")
+	if n := len(reqs) - len(failed); len(reqs) > 1 && n > 0 {
+		out.err += fmt.Sprintf(" (the other %d delivered)", n)
+	}
+	return out
 }
 
 // maxResponse is how much of a provider's answer a dead letter keeps.

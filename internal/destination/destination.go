@@ -124,7 +124,9 @@ type Converter interface {
 
 // A BatchConverter can also deliver several events in one request. Delivery
 // hands it up to MaxBatch events at a time; the outcome of the requests
-// applies to all of them.
+// applies to all of them. When ConvertBatch fails, delivery converts and
+// sends the events one by one, so that an event that cannot be converted
+// fails alone.
 type BatchConverter interface {
 	Converter
 	MaxBatch() int

@@ -40,9 +40,11 @@ type MembershipChange struct {
 	Deleted                     bool
 }
 
-// EventRef files an event under a profile ("users" or "accounts").
+// EventRef files an event under a profile ("users" or "accounts"), where
+// it sorts among the profile's events (store.EventPosition).
 type EventRef struct {
 	Workspace, Collection, Key string
+	At                         int64 // Unix ms of the corrected timestamp
 	Seq                        int64
 }
 
@@ -125,6 +127,7 @@ func (a *applier) prefetch(updates []store.ProfileUpdate) error {
 		u := &updates[i]
 		want(u.Workspace, store.IDUserID, u.UserID)
 		want(u.Workspace, store.IDAnonymousID, u.AnonymousID)
+		want(u.Workspace, store.IDEmail, emailOf(u))
 		if u.Type == "alias" {
 			want(u.Workspace, store.IDUserID, u.PreviousID)
 			want(u.Workspace, store.IDAnonymousID, u.PreviousID)
@@ -219,10 +222,13 @@ func (a *applier) apply(u *store.ProfileUpdate) error {
 			return err
 		}
 		user.touch(mark, mark)
-		a.event(store.Users, u.Workspace, key, u.Seq)
+		a.event(store.Users, u.Workspace, key, mark)
 		if u.Type == "identify" {
 			for _, t := range u.Traits {
 				user.setTrait(traitOf(t, u))
+			}
+			if err := a.claimEmail(u, key); err != nil {
+				return err
 			}
 		}
 	}
@@ -234,7 +240,7 @@ func (a *applier) apply(u *store.ProfileUpdate) error {
 		return err
 	}
 	group.touch(mark, mark)
-	a.event(store.Accounts, u.Workspace, u.GroupID, u.Seq)
+	a.event(store.Accounts, u.Workspace, u.GroupID, mark)
 	if u.Type != "group" {
 		return nil // context.groupId attributes activity, it is no membership
 	}
@@ -266,8 +272,8 @@ func traitOf(t store.TraitValue, u *store.ProfileUpdate) store.Trait {
 	return store.Trait{Key: t.Key, Name: t.Name, Value: t.Value, UpdatedAt: u.Timestamp, Seq: u.Seq, Source: u.Source, MessageID: u.MessageID}
 }
 
-func (a *applier) event(collection, workspace, key string, seq int64) {
-	a.changes.Events = append(a.changes.Events, EventRef{Workspace: workspace, Collection: collection, Key: key, Seq: seq})
+func (a *applier) event(collection, workspace, key string, m Mark) {
+	a.changes.Events = append(a.changes.Events, EventRef{Workspace: workspace, Collection: collection, Key: key, At: m.At, Seq: m.Seq})
 }
 
 // finish gathers the changed records and the member rows as the final

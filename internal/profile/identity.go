@@ -1,13 +1,15 @@
 package profile
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 
 	"roster/internal/store"
 )
 
 // Identity resolution. A user profile has a key of its own and any number
-// of identities (user_id, anonymous_id) pointing at it. An identify call
+// of identities (user_id, anonymous_id, email) pointing at it. An identify call
 // with both ids, or an alias call, ties an anonymous identity (or an older
 // user id) to a user: the anonymous profile's traits, memberships, events
 // and identities move onto the user's, and later calls with either id reach
@@ -65,6 +67,41 @@ func (a *applier) resolve(u *store.ProfileUpdate) (string, error) {
 		return keyA, a.addIdentity(u, store.IDUserID, u.UserID, keyA)
 	}
 	return keyU, a.merge(ws, keyA, keyU)
+}
+
+// claimEmail ties the email trait of an identify call to the user as an
+// email identity, so that the user can be looked up by it. An email is a
+// lookup key, never a reason to merge: one that another profile claimed
+// first stays with that profile.
+func (a *applier) claimEmail(u *store.ProfileUpdate, key string) error {
+	email := emailOf(u)
+	if email == "" {
+		return nil
+	}
+	owner, err := a.lookup(Identity{u.Workspace, store.IDEmail, email})
+	if err != nil || owner != "" {
+		return err
+	}
+	return a.addIdentity(u, store.IDEmail, email, key)
+}
+
+// emailOf is the email trait of an identify call, "" when it has none or
+// it is not a non-empty string.
+func emailOf(u *store.ProfileUpdate) string {
+	if u.Type != "identify" {
+		return ""
+	}
+	for _, t := range u.Traits {
+		if t.Key != "email" {
+			continue
+		}
+		var s string
+		if json.Unmarshal(t.Value, &s) != nil {
+			return ""
+		}
+		return strings.TrimSpace(s)
+	}
+	return ""
 }
 
 // alias ties previousId (an earlier user id, or an anonymous id) to userId.

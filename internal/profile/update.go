@@ -63,9 +63,11 @@ func FromEvent(e store.Event) (store.ProfileUpdate, error) {
 }
 
 // Traits lists the traits of a traits object of a group or identify call in
-// the order sent, named as profiles show them (spec.TraitName). Names that
-// fold to the same key are one trait; the last one sent wins, as it would
-// in the client's own map.
+// the order sent, each under the spelling sent, reserved traits included:
+// a client that sends first_name reads first_name back, as from Segment's
+// Profile API. Names that fold to the same key are one trait; the last one
+// sent wins, as it would in the client's own map. callType is kept for
+// callers that tell a group's traits from a user's.
 func Traits(callType string, raw []byte) ([]store.TraitValue, error) {
 	// Values are slices of one copy of raw, not a copy each. A
 	// *bytes.Buffer is read in place, and names that fold to one key are
@@ -88,7 +90,7 @@ func Traits(callType string, raw []byte) ([]store.TraitValue, error) {
 			return nil, err
 		}
 		end := int(dec.InputOffset())
-		t := store.TraitValue{Name: spec.TraitName(callType, name), Key: spec.FoldKey(name), Value: json.RawMessage(raw[end-len(v) : end : end])}
+		t := store.TraitValue{Name: name, Key: spec.FoldKey(name), Value: json.RawMessage(raw[end-len(v) : end : end])}
 		if i, ok := find(out, index, t.Key); ok {
 			out[i] = t
 			continue

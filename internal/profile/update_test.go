@@ -229,12 +229,12 @@ func TestFromEventTraits(t *testing.T) {
 			},
 		},
 		{
-			name: "identify traits, reserved renamed",
+			name: "identify traits, reserved kept as spelled",
 			typ:  spec.Identify,
 			body: `{"type":"identify","userId":"u1","traits":{"EMAIL":"a@b.c","created_at":"2024-01-01T00:00:00Z","Favorite Color":"blue"}}`,
 			want: []store.TraitValue{
-				tv("email", "email", `"a@b.c"`),
-				tv("createdAt", "createdat", `"2024-01-01T00:00:00Z"`),
+				tv("EMAIL", "email", `"a@b.c"`),
+				tv("created_at", "createdat", `"2024-01-01T00:00:00Z"`),
 				tv("Favorite Color", "favoritecolor", `"blue"`),
 			},
 		},
@@ -395,14 +395,14 @@ func TestTraits(t *testing.T) {
 			},
 		},
 		{
-			name: "reserved renamed to spec spelling",
+			name: "reserved kept as spelled",
 			raw:  `{"created_at":"2024-01-01T00:00:00Z","Postal Code":"75001","EMAIL":"a@b.c","First-Name":"Ada","Employees":10}`,
 			want: []store.TraitValue{
-				tv("createdAt", "createdat", `"2024-01-01T00:00:00Z"`),
+				tv("created_at", "createdat", `"2024-01-01T00:00:00Z"`),
 				tv("Postal Code", "postalcode", `"75001"`),
-				tv("email", "email", `"a@b.c"`),
-				tv("firstName", "firstname", `"Ada"`),
-				tv("employees", "employees", `10`),
+				tv("EMAIL", "email", `"a@b.c"`),
+				tv("First-Name", "firstname", `"Ada"`),
+				tv("Employees", "employees", `10`),
 			},
 		},
 		{
@@ -419,15 +419,15 @@ func TestTraits(t *testing.T) {
 			name: "escaped name is unescaped",
 			raw:  `{"E\u004dAIL":"a@b.c","caf\u00e9":1}`,
 			want: []store.TraitValue{
-				tv("email", "email", `"a@b.c"`),
+				tv("EMAIL", "email", `"a@b.c"`),
 				tv("café", "café", `1`),
 			},
 		},
 		{
-			name: "reserved duplicates: last value wins, first position kept",
+			name: "reserved duplicates: last value and spelling win, first position kept",
 			raw:  `{"created_at":"2020-01-01T00:00:00Z","name":"Acme","CreatedAt":"2021-01-01T00:00:00Z"}`,
 			want: []store.TraitValue{
-				tv("createdAt", "createdat", `"2021-01-01T00:00:00Z"`),
+				tv("CreatedAt", "createdat", `"2021-01-01T00:00:00Z"`),
 				tv("name", "name", `"Acme"`),
 			},
 		},
@@ -570,17 +570,16 @@ func TestFromEventTraitsError(t *testing.T) {
 	}
 }
 
-// Whose traits they are decides which names are reserved: firstName is a
-// user trait, an ordinary one on a group; address fields are reserved only
-// inside address.
-func TestTraitNamesDependOnTheProfile(t *testing.T) {
+// A trait keeps the spelling it was sent with, reserved or not, on users
+// and groups alike (DESIGN.md: Segment's Profile API returns first_name).
+func TestTraitNamesKeepTheSpellingSent(t *testing.T) {
 	raw := []byte(`{"first_name":"Ada","created_at":"2020-01-01","postal_code":"75001"}`)
 	for _, tc := range []struct {
 		callType string
 		want     []string
 	}{
-		{spec.Identify, []string{"firstName", "createdAt", "postal_code"}},
-		{spec.Group, []string{"first_name", "createdAt", "postal_code"}},
+		{spec.Identify, []string{"first_name", "created_at", "postal_code"}},
+		{spec.Group, []string{"first_name", "created_at", "postal_code"}},
 	} {
 		got, err := profile.Traits(tc.callType, raw)
 		if err != nil {

@@ -101,7 +101,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		NewID:     uuid.NewString,
 		Logger:    opts.Logger,
 	}).Register(mux)
-	api.New(st, reg).Register(mux)
+	api.New(st, reg).WithProfileSettings(profileSettings(cfg)).Register(mux)
 	api.NewDestinations(delivery, reg).Register(mux)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok", "")
@@ -227,6 +227,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// profileSettings are each workspace's Profile API settings from cfg.
+func profileSettings(cfg *config.Config) map[string]api.ProfileSettings {
+	out := make(map[string]api.ProfileSettings, len(cfg.Workspaces))
+	for _, w := range cfg.Workspaces {
+		out[w.ID] = api.ProfileSettings{IDTypes: w.ProfileAPI.UserIDTypes(), RateLimit: w.ProfileAPI.RateLimit}
+	}
+	return out
 }
 
 // bootstrap gathers the credentials from the config, the environment and

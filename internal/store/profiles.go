@@ -20,6 +20,9 @@ const (
 	IDUserID      = "user_id"
 	IDAnonymousID = "anonymous_id"
 	IDGroupID     = "group_id"
+	// IDEmail is taken from an identify call's email trait, as Segment
+	// turns traits.email into an external id.
+	IDEmail = "email"
 )
 
 // ProfileCursor is the name of the profile processor's position in the log.
@@ -124,6 +127,44 @@ type TraitChange struct {
 	Timestamp time.Time
 }
 
+// EventPosition is where an event sorts among a profile's events: by its
+// corrected timestamp in Unix milliseconds, then by its log position.
+type EventPosition struct {
+	At  int64
+	Seq int64
+}
+
+// PositionOf returns where e sorts among a profile's events.
+func PositionOf(e Event) EventPosition { return EventPosition{e.Timestamp.UnixMilli(), e.Seq} }
+
+// Before reports whether p sorts before o.
+func (p EventPosition) Before(o EventPosition) bool {
+	return p.At < o.At || (p.At == o.At && p.Seq < o.Seq)
+}
+
+// EventPage selects a page of a profile's events.
+type EventPage struct {
+	// After is the position of the last event of the previous page: the
+	// page holds the events past it in the page's order. A zero Seq (no
+	// event has one) means from the first.
+	After EventPosition
+	// Ascending lists the oldest first; by default the newest come first.
+	Ascending bool
+	Limit     int
+}
+
+// Past reports whether an event at p belongs after the page's After.
+func (q EventPage) Past(p EventPosition) bool {
+	switch {
+	case q.After.Seq == 0:
+		return true
+	case q.Ascending:
+		return q.After.Before(p)
+	default:
+		return p.Before(q.After)
+	}
+}
+
 // FoldText is how ListGroups' text search compares a group's id and name
 // with the query's text: lower-cased by Go's rules, so that every backend
 // matches the same groups whatever its database's collation.
@@ -191,7 +232,9 @@ type Profiles interface {
 	ExternalIDs(ctx context.Context, workspace, key string) ([]ExternalID, error)
 	// UserGroups returns the user's memberships ordered by group id.
 	UserGroups(ctx context.Context, workspace, key string) ([]Membership, error)
-	// ProfileEvents returns the events of a user ("users") or group
-	// ("accounts") profile, newest first, those with Seq < before.
-	ProfileEvents(ctx context.Context, workspace, collection, key string, before int64, limit int) ([]Event, error)
+	// ProfileEvents returns a page of the events of a user ("users") or
+	// group ("accounts") profile in the order of their corrected
+	// timestamps, ties by log order: newest first unless the page says
+	// ascending.
+	ProfileEvents(ctx context.Context, workspace, collection, key string, page EventPage) ([]Event, error)
 }

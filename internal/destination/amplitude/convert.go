@@ -34,10 +34,9 @@ func (c *converter) group(ev destination.Event) ([]destination.Request, error) {
 	if ev.GroupID == "" {
 		return nil, fmt.Errorf("amplitude: group without a groupId: %w", destination.ErrPermanent)
 	}
-	ident, err := c.identity(ev)
-	if err != nil {
-		return nil, err
-	}
+	// /groupidentify names no user: a user id Amplitude would refuse (too
+	// short, a placeholder) costs only the /identify that links the user.
+	ident, identErr := c.identity(ev)
 	var reqs []destination.Request
 	if traits := destination.TraitMap(ev.Traits); len(traits) > 0 {
 		gi := map[string]any{
@@ -50,6 +49,12 @@ func (c *converter) group(ev destination.Event) ([]destination.Request, error) {
 			return nil, err
 		}
 		reqs = append(reqs, r)
+	}
+	if identErr != nil {
+		if len(reqs) > 0 {
+			return reqs, nil
+		}
+		return nil, identErr
 	}
 	ident["groups"] = map[string]any{c.groupType: ev.GroupID}
 	ident["user_properties"] = map[string]any{"$set": map[string]any{c.groupType: ev.GroupID}}

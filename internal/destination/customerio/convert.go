@@ -74,7 +74,7 @@ func (c *CustomerIO) identify(ev destination.Event) ([]destination.Request, erro
 	var ids map[string]string
 	switch {
 	case ev.UserID != "":
-		ids = map[string]string{"id": ev.UserID}
+		ids = personIDs(ev.UserID)
 	case email != "":
 		ids = map[string]string{"email": email}
 	default:
@@ -108,6 +108,11 @@ func (c *CustomerIO) group(ev destination.Event) ([]destination.Request, error) 
 	}
 	relAttrs, _ := take(traits, "relationshipattributes")
 	rel, _ := convertDates(relAttrs).(map[string]any)
+	// Customer.io reserves these names on an object; an attribute named so
+	// fails the whole request.
+	for _, reserved := range []string{"relationship", "objectid", "cioobjectid"} {
+		take(traits, reserved)
+	}
 
 	e := entity{
 		Type:        "object",
@@ -117,7 +122,7 @@ func (c *CustomerIO) group(ev destination.Event) ([]destination.Request, error) 
 	}
 	switch {
 	case ev.UserID != "":
-		e.Relationships = []relationship{{Identifiers: map[string]string{"id": ev.UserID}, Attributes: rel}}
+		e.Relationships = []relationship{{Identifiers: personIDs(ev.UserID), Attributes: rel}}
 	case ev.AnonymousID != "":
 		e.Action = "identify_anonymous"
 		e.Relationships = []relationship{{Identifiers: map[string]string{"anonymous_id": ev.AnonymousID}, Attributes: rel}}
@@ -138,7 +143,7 @@ func (c *CustomerIO) event(ev destination.Event, action, name string) ([]destina
 		})
 	}
 	return c.entity(entity{
-		Type: "person", Identifiers: map[string]string{"id": ev.UserID}, Action: action,
+		Type: "person", Identifiers: personIDs(ev.UserID), Action: action,
 		Name: name, ID: id, Timestamp: unix(ev.Timestamp), Attributes: props,
 	})
 }
@@ -152,9 +157,30 @@ func (c *CustomerIO) alias(ev destination.Event) ([]destination.Request, error) 
 	}
 	return c.entity(entity{
 		Type: "person", Action: "merge",
-		Primary:   map[string]string{"id": ev.UserID},
-		Secondary: map[string]string{"id": ev.PreviousID},
+		Primary:   personIDs(ev.UserID),
+		Secondary: personIDs(ev.PreviousID),
 	})
+}
+
+// personIDs names a person by a Segment user id as Customer.io's own
+// Segment destination does: an email address by email, "cio_<id>" by
+// Customer.io's cio_id, anything else by id.
+func personIDs(userID string) map[string]string {
+	if id, ok := strings.CutPrefix(userID, "cio_"); ok && id != "" {
+		return map[string]string{"cio_id": id}
+	}
+	if isEmail(userID) {
+		return map[string]string{"email": userID}
+	}
+	return map[string]string{"id": userID}
+}
+
+// isEmail is a loose check, as the one Customer.io's destination uses: a
+// local part, an @ and a domain with a dot, without spaces.
+func isEmail(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") &&
+		!strings.HasSuffix(domain, ".") && !strings.ContainsAny(s, " \t\n") && !strings.Contains(domain, "@")
 }
 
 func (c *CustomerIO) entity(e entity) ([]destination.Request, error) {

@@ -107,7 +107,7 @@ func (api *trackAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if action == "merge" {
 				p, _ := b["primary"].(map[string]any)
 				s, _ := b["secondary"].(map[string]any)
-				if len(p) != 1 || len(s) != 1 || p["id"] == nil || s["id"] == nil {
+				if len(p) != 1 || len(s) != 1 || !personID(p) || !personID(s) {
 					fail("merge needs primary and secondary with one identifier each: %s", raw)
 					return
 				}
@@ -146,12 +146,21 @@ func (api *trackAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rels, _ := b["cio_relationships"].([]any)
 			for _, r := range rels {
 				rid, _ := r.(map[string]any)["identifiers"].(map[string]any)
-				want := "id"
 				if action == "identify_anonymous" {
-					want = "anonymous_id"
+					if _, ok := rid["anonymous_id"].(string); !ok || len(rid) != 1 {
+						fail("%s relationship must be identified by anonymous_id: %v", action, rid)
+						return
+					}
+				} else if len(rid) != 1 || !personID(rid) {
+					fail("%s relationship must be identified by one of id, email, cio_id: %v", action, rid)
+					return
 				}
-				if _, ok := rid[want].(string); !ok || len(rid) != 1 {
-					fail("%s relationship must be identified by %s: %v", action, want, rid)
+			}
+			// Names Customer.io reserves on objects.
+			attrs, _ := b["attributes"].(map[string]any)
+			for _, name := range []string{"relationship", "object_id", "cio_object_id"} {
+				if _, ok := attrs[name]; ok {
+					fail("object attribute %q is reserved", name)
 					return
 				}
 			}
@@ -349,4 +358,14 @@ func TestSettings(t *testing.T) {
 			t.Errorf("objectTypeId %v: %s", id, reqs[0].Body)
 		}
 	}
+}
+
+// personID reports whether ids name a person by id, email or cio_id.
+func personID(ids map[string]any) bool {
+	for _, k := range []string{"id", "email", "cio_id"} {
+		if v, ok := ids[k].(string); ok && v != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -40,14 +40,14 @@ func (h *HubSpot) upsert(object, idProperty, id string, props map[string]string)
 	if err != nil {
 		return destination.Request{}, err
 	}
-	return h.request("/crm/v3/objects/"+object+"/batch/upsert", b), nil
+	return h.request("/crm/objects/"+apiVersion+"/"+object+"/batch/upsert", b), nil
 }
 
 func (h *HubSpot) group(ev destination.Event) ([]destination.Request, error) {
 	if ev.GroupID == "" {
 		return nil, fmt.Errorf("hubspot: group without groupId: %w", destination.ErrPermanent)
 	}
-	company, err := h.upsert("companies", h.groupIDProperty, ev.GroupID, properties(spec.Group, destination.TraitMap(ev.Traits)))
+	company, err := h.upsert("companies", h.groupIDProperty, ev.GroupID, h.properties(spec.Group, destination.TraitMap(ev.Traits)))
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (h *HubSpot) group(ev destination.Event) ([]destination.Request, error) {
 	// call is the company's address.
 	ctxTraits := destination.ContextTraits(ev)
 	if email, ok := destination.Email(ctxTraits); ok {
-		contact, err := h.upsert("contacts", "email", email, properties(spec.Identify, ctxTraits))
+		contact, err := h.upsert("contacts", "email", email, h.properties(spec.Identify, ctxTraits))
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +74,7 @@ func (h *HubSpot) identify(ev destination.Event) ([]destination.Request, error) 
 	if !ok {
 		return nil, fmt.Errorf("hubspot: identify without a valid email in traits or context.traits (HubSpot keys contacts by email): %w", destination.ErrPermanent)
 	}
-	contact, err := h.upsert("contacts", "email", email, properties(spec.Identify, traits))
+	contact, err := h.upsert("contacts", "email", email, h.properties(spec.Identify, traits))
 	if err != nil {
 		return nil, err
 	}
@@ -147,10 +147,13 @@ func (h *HubSpot) eventName(ev destination.Event) (string, bool) {
 	return "", false
 }
 
-// properties maps a group's or a user's traits to HubSpot property names and
-// values. Reserved traits mapped to HubSpot's own properties win over custom
-// traits that happen to sanitize to the same name.
-func properties(callType string, traits map[string]any) map[string]string {
+// properties maps a group's or a user's traits to HubSpot properties: the
+// reserved traits that have a standard HubSpot property, and the traits
+// the properties setting maps. Nothing else is sent, since HubSpot refuses
+// the whole request for one property that does not exist (400
+// PROPERTY_DOESNT_EXIST). A mapped trait does not overwrite a standard
+// property set from a reserved trait.
+func (h *HubSpot) properties(callType string, traits map[string]any) map[string]string {
 	fixed := map[string]string{}
 	custom := map[string]string{}
 	set := func(name string, v any) {
@@ -161,22 +164,17 @@ func properties(callType string, traits map[string]any) map[string]string {
 	var name any
 	for _, k := range destination.SortedKeys(traits) {
 		v := traits[k]
+		if prop, ok := h.mapped[spec.FoldKey(k)]; ok {
+			addCustom(custom, prop, v)
+			continue
+		}
 		n, reserved := destination.ReservedFor(callType, k)
 		if !reserved {
-			addCustom(custom, propertyName(k), v)
 			continue
 		}
 		switch n {
-		case "id":
-			// Duplicates the record's key, the groupId or the user's id.
-		case "email":
-			// A contact's key, sent as the upsert id; a company's email has
-			// no HubSpot property of its own.
-			if callType == spec.Group {
-				addCustom(custom, "email", v)
-			}
 		case "address":
-			address(fixed, custom, v)
+			address(fixed, v)
 		case "phone":
 			set("phone", v)
 		case "website":
@@ -194,17 +192,20 @@ func properties(callType string, traits map[string]any) map[string]string {
 			} else {
 				name = v
 			}
-		case "industry", "description":
+		case "industry":
+			// An enumeration: only a value that is one of its options.
+			if opt := industryOption(v); callType == spec.Group && opt != "" {
+				fixed["industry"] = opt
+			} else if callType == spec.Group && v == nil {
+				fixed["industry"] = ""
+			}
+		case "description":
 			if callType == spec.Group {
 				set(n, v)
-			} else {
-				addCustom(custom, snake(n), v)
 			}
 		case "employees":
 			if callType == spec.Group {
 				set("numberofemployees", v)
-			} else {
-				addCustom(custom, snake(n), v)
 			}
 		case "firstName":
 			set("firstname", v)
@@ -220,9 +221,10 @@ func properties(callType string, traits map[string]any) map[string]string {
 			} else {
 				set("company", v)
 			}
-		default:
-			addCustom(custom, snake(n), v)
 		}
+		// id, email (a contact's key; a company has no email property),
+		// createdAt, plan and the other reserved traits have no standard
+		// property: they are sent only when the properties setting maps them.
 	}
 	// Segment's own destinations derive first and last names from name
 	// when they are not given; HubSpot contacts have no name property.
@@ -246,13 +248,13 @@ func properties(callType string, traits map[string]any) map[string]string {
 }
 
 // addressFields are HubSpot's properties for the fields of the reserved
-// address object.
-var addressFields = map[string]string{"street": "address", "city": "city", "state": "state", "postalCode": "zip", "country": "country"}
+// address object, by folded name: the spec's five, and line2.
+var addressFields = map[string]string{"street": "address", "line1": "address", "line2": "address2", "city": "city", "state": "state", "postalcode": "zip", "country": "country"}
 
-// address maps the reserved address object; its unknown fields are kept as
-// address_<field>, an address sent as a plain string is the street, and a
-// null address clears all five properties.
-func address(fixed, custom map[string]string, v any) {
+// address maps the reserved address object to HubSpot's address
+// properties; its other fields are not sent, an address sent as a plain
+// string is the street, and a null address clears them all.
+func address(fixed map[string]string, v any) {
 	if v == nil {
 		for _, p := range addressFields {
 			fixed[p] = ""
@@ -267,16 +269,12 @@ func address(fixed, custom map[string]string, v any) {
 		return
 	}
 	for _, k := range destination.SortedKeys(m) {
-		target := ""
-		if n, ok := spec.ReservedName(k); ok {
-			target = addressFields[n]
-		}
-		if target == "" {
-			addCustom(custom, "address_"+propertyName(k), m[k])
-			continue
-		}
-		if s, ok := scalar(m[k]); ok {
-			fixed[target] = s
+		if target := addressFields[spec.FoldKey(k)]; target != "" {
+			if s, ok := scalar(m[k]); ok {
+				if _, done := fixed[target]; !done {
+					fixed[target] = s
+				}
+			}
 		}
 	}
 }
@@ -340,21 +338,6 @@ func propertyName(s string) string {
 		} else {
 			b.WriteByte('_')
 		}
-	}
-	return b.String()
-}
-
-// snake writes a spec trait name in snake case: createdAt → created_at.
-func snake(s string) string {
-	var b strings.Builder
-	for i, r := range s {
-		if r >= 'A' && r <= 'Z' {
-			if i > 0 {
-				b.WriteByte('_')
-			}
-			r += 'a' - 'A'
-		}
-		b.WriteRune(r)
 	}
 	return b.String()
 }

@@ -39,6 +39,24 @@ func TestGolden(t *testing.T) {
 	destinationtest.Golden(t, conv, "testdata")
 }
 
+// mappedSettings send custom traits through the properties setting, as
+// Segment's HubSpot action does: plan and "Plan Tier" fold to other names.
+func mappedSettings(extra map[string]any) map[string]any {
+	return settings(map[string]any{"properties": map[string]any{"Plan Tier": "plan_tier", "createdAt": "roster_created_at"}, "endpoint": extra["endpoint"]})
+}
+
+// Custom traits are sent only as the properties setting maps them, any
+// spelling of the trait matching.
+func TestGoldenMappedProperties(t *testing.T) {
+	s := mappedSettings(nil)
+	delete(s, "endpoint")
+	conv, err := hubspot.New(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	destinationtest.Golden(t, conv, "testdata/mapped")
+}
+
 func TestPermanentErrors(t *testing.T) {
 	conv, err := hubspot.New(settings(nil))
 	if err != nil {
@@ -86,10 +104,10 @@ func (f *fakeHubSpot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := io.ReadAll(r.Body)
 	switch r.URL.Path {
-	case "/crm/v3/objects/companies/batch/upsert":
-		f.upsert(w, r.URL.Path, body, "roster_group_id")
-	case "/crm/v3/objects/contacts/batch/upsert":
-		f.upsert(w, r.URL.Path, body, "email")
+	case "/crm/objects/2026-03/companies/batch/upsert":
+		f.upsert(w, r.URL.Path, body, "roster_group_id", companyProperties)
+	case "/crm/objects/2026-03/contacts/batch/upsert":
+		f.upsert(w, r.URL.Path, body, "email", contactProperties)
 	case "/events/v3/send":
 		f.event(w, body)
 	default:
@@ -98,9 +116,28 @@ func (f *fakeHubSpot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// The properties the fake portal has, as a new HubSpot portal does, plus
+// the group id property and the custom ones the tests create; industry is
+// HubSpot's enumeration.
+var (
+	companyProperties = props("name domain website industry numberofemployees phone description address address2 city state zip country roster_group_id plan_tier roster_created_at")
+	contactProperties = props("email firstname lastname phone jobtitle company website address address2 city state zip country plan_tier roster_created_at")
+	industryOptions   = props("ACCOUNTING AUTOMOTIVE COMPUTER_SOFTWARE FOOD_BEVERAGES MACHINERY")
+)
+
+func props(list string) map[string]bool {
+	m := map[string]bool{}
+	for _, p := range strings.Fields(list) {
+		m[p] = true
+	}
+	return m
+}
+
 // upsert checks a BatchInputSimplePublicObjectBatchInputUpsert: inputs of
-// {idProperty, id, properties: {string: string}}.
-func (f *fakeHubSpot) upsert(w http.ResponseWriter, path string, body []byte, idProperty string) {
+// {idProperty, id, properties: {string: string}}, and refuses, as HubSpot
+// does, the whole request for a property the portal does not have or an
+// industry that is not one of its options.
+func (f *fakeHubSpot) upsert(w http.ResponseWriter, path string, body []byte, idProperty string, known map[string]bool) {
 	var in struct {
 		Inputs []struct {
 			IDProperty string            `json:"idProperty"`
@@ -129,9 +166,21 @@ func (f *fakeHubSpot) upsert(w http.ResponseWriter, path string, body []byte, id
 		if input.Properties == nil {
 			f.problem("%s: inputs[%d].properties missing", path, i)
 		}
-		for k := range input.Properties {
+		for k, v := range input.Properties {
 			if !propertyName.MatchString(k) {
 				f.problem("%s: property name %q is not a HubSpot internal name", path, k)
+			}
+			if !known[k] {
+				f.problem("%s: property %q does not exist", path, k)
+				writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "category": "VALIDATION_ERROR",
+					"message": fmt.Sprintf("Property values were not valid: [{\"isValid\":false,\"message\":\"Property \\\"%s\\\" does not exist\",\"error\":\"PROPERTY_DOESNT_EXIST\",\"name\":\"%s\"}]", k, k)})
+				return
+			}
+			if k == "industry" && v != "" && !industries(v) {
+				f.problem("%s: industry %q is not an option", path, v)
+				writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "category": "VALIDATION_ERROR",
+					"message": fmt.Sprintf("Property values were not valid: [{\"isValid\":false,\"message\":\"%s was not one of the allowed options\",\"error\":\"INVALID_OPTION\",\"name\":\"industry\"}]", v)})
+				return
 			}
 		}
 		props := map[string]string{idProperty: input.ID}
@@ -183,6 +232,8 @@ func (f *fakeHubSpot) event(w http.ResponseWriter, body []byte) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+func industries(v string) bool { return industryOptions[v] }
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -197,9 +248,27 @@ func TestAgainstFakeHubSpot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mapped, err := hubspot.New(mappedSettings(map[string]any{"endpoint": srv.URL + "/"}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ins, err := filepath.Glob(filepath.Join("testdata", "*.in.json"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, in := range ins {
+		ev := destinationtest.ReadCase(t, in, 1)
+		reqs, err := mapped.Convert(ev)
+		if err != nil {
+			continue
+		}
+		for _, r := range reqs {
+			resp := destinationtest.Send(t, srv.Client(), r)
+			resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				t.Errorf("%s with mapped properties: %s %s: %s", in, r.Method, r.URL, resp.Status)
+			}
+		}
 	}
 	for _, in := range ins {
 		ev := destinationtest.ReadCase(t, in, 1)
@@ -219,8 +288,8 @@ func TestAgainstFakeHubSpot(t *testing.T) {
 		t.Error(p)
 	}
 	for _, path := range []string{
-		"POST /crm/v3/objects/companies/batch/upsert",
-		"POST /crm/v3/objects/contacts/batch/upsert",
+		"POST /crm/objects/2026-03/companies/batch/upsert",
+		"POST /crm/objects/2026-03/contacts/batch/upsert",
 		"POST /events/v3/send",
 	} {
 		if fake.calls[path] == 0 {
@@ -241,7 +310,10 @@ func TestSettings(t *testing.T) {
 		{Name: "bad group property", Settings: map[string]any{"accessToken": "x", "groupIdProperty": "Group ID"}, Want: "settings.groupIdProperty"},
 		{Name: "events not a map", Settings: map[string]any{"accessToken": "x", "events": []any{"a"}}, Want: "settings.events"},
 		{Name: "empty event mapping", Settings: map[string]any{"accessToken": "x", "events": map[string]any{"Signed Up": ""}}, Want: "settings.events"},
+		{Name: "property not an internal name", Settings: map[string]any{"accessToken": "x", "properties": map[string]any{"plan": "Plan"}}, Want: "settings.properties"},
+		{Name: "properties not a map", Settings: map[string]any{"accessToken": "x", "properties": "plan"}, Want: "settings.properties"},
 		{Name: "valid 1", Settings: map[string]any{"accessToken": "x"}},
+		{Name: "valid with properties", Settings: map[string]any{"accessToken": "x", "properties": map[string]any{"plan": "plan_tier"}}},
 		{Name: "valid 2", Settings: map[string]any{"accessToken": "x", "endpoint": "https://api.hubapi.com", "groupIdProperty": "segment_group_id"}},
 		{Name: "valid 3", Settings: map[string]any{"accessToken": "x", "endpoint": "http://127.0.0.1:8080/hubspot"}},
 	})
@@ -256,7 +328,7 @@ func TestGroupIDPropertySetting(t *testing.T) {
 	if err != nil || len(reqs) != 1 {
 		t.Fatalf("got %d requests, %v", len(reqs), err)
 	}
-	if reqs[0].URL != "https://api-eu1.hubapi.com/crm/v3/objects/companies/batch/upsert" {
+	if reqs[0].URL != "https://api-eu1.hubapi.com/crm/objects/2026-03/companies/batch/upsert" {
 		t.Errorf("URL %s", reqs[0].URL)
 	}
 	if !bytes.Contains(reqs[0].Body, []byte(`"idProperty":"segment_group_id"`)) {

@@ -39,7 +39,7 @@ func (ic *Intercom) group(ev destination.Event) ([]destination.Request, error) {
 	if ev.GroupID == "" {
 		return nil, fmt.Errorf("intercom: group without groupId: %w", destination.ErrPermanent)
 	}
-	company, err := ic.post("/companies", ic.version, company(ev.GroupID, destination.TraitMap(ev.Traits)))
+	company, err := ic.post("/companies", ic.version, ic.company(ev.GroupID, destination.TraitMap(ev.Traits)))
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func (ic *Intercom) identify(ev destination.Event) ([]destination.Request, error
 				addCustom(custom, n, v)
 			}
 		case "company":
-			if c := userCompany(v); c != nil {
+			if c := ic.userCompany(v); c != nil {
 				u["companies"] = []map[string]any{c}
 			}
 		case "address":
@@ -159,7 +159,7 @@ func lastSeen(u map[string]any, ev destination.Event) {
 
 // userCompany is the company trait of an identify as an entry of the Users
 // API's companies, which Intercom creates when its company_id is new.
-func userCompany(v any) map[string]any {
+func (ic *Intercom) userCompany(v any) map[string]any {
 	switch c := v.(type) {
 	case string:
 		if c == "" {
@@ -188,7 +188,7 @@ func userCompany(v any) map[string]any {
 			}
 			traits[k] = v
 		}
-		entry := company(id, traits)
+		entry := ic.company(id, traits)
 		if remove {
 			entry["remove"] = true
 		}
@@ -203,8 +203,10 @@ func md5Hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// company is a company's create-or-update body from its traits.
-func company(id string, traits map[string]any) map[string]any {
+// company is a company's create-or-update body from its traits. Intercom
+// 2.x refuses the whole request for a custom attribute the workspace has not
+// defined, so only those the companyAttributes setting lists are sent.
+func (ic *Intercom) company(id string, traits map[string]any) map[string]any {
 	c := map[string]any{"company_id": id}
 	custom := map[string]any{}
 	for _, k := range destination.SortedKeys(traits) {
@@ -248,6 +250,11 @@ func company(id string, traits map[string]any) map[string]any {
 			addCustom(custom, n, specAddress(v))
 		default:
 			addCustom(custom, n, v)
+		}
+	}
+	for name := range custom {
+		if !ic.companyAttributes[spec.FoldKey(name)] {
+			delete(custom, name)
 		}
 	}
 	if len(custom) > 0 {

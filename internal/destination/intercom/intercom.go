@@ -9,6 +9,9 @@
 //	                       EU and Australian regions)
 //	apiVersion   optional  Intercom-Version header of the company and event requests,
 //	                       default "2.11"; "2.x" or "Unstable"
+//	companyAttributes  optional  the company custom attributes defined in Intercom
+//	                       (Settings > Data > Companies), which companies may be sent with;
+//	                       by default none is sent
 //
 // Calls:
 //
@@ -70,8 +73,12 @@
 // booleans and null, so nested objects are flattened with "_" (address.city
 // → address_city), arrays are sent as their JSON text, and strings are cut
 // to Intercom's 255 characters. null clears a custom attribute; a null
-// standard field (name, plan…) is left out rather than sent. Custom
-// attributes of companies must exist in Intercom before they are written.
+// standard field (name, plan…) is left out rather than sent. Intercom 2.x
+// refuses a company request whose custom attribute is not defined in the
+// workspace, so a company (of a group call, or an identify's company trait)
+// gets only the custom attributes named in
+// companyAttributes (matched in any spelling: "Plan Tier" = plan_tier), and
+// each must be created in Intercom first, with the type the traits carry.
 //
 // Metadata. Intercom takes at most 10 flat metadata keys per event. Numbers,
 // booleans and strings (cut to 255 characters) pass; null is dropped; an
@@ -109,6 +116,7 @@ import (
 	"strings"
 
 	"roster/internal/destination"
+	"roster/internal/spec"
 )
 
 const (
@@ -120,9 +128,10 @@ const (
 )
 
 type settings struct {
-	AccessToken string `json:"accessToken"`
-	Endpoint    string `json:"endpoint"`
-	APIVersion  string `json:"apiVersion"`
+	AccessToken       string   `json:"accessToken"`
+	Endpoint          string   `json:"endpoint"`
+	APIVersion        string   `json:"apiVersion"`
+	CompanyAttributes []string `json:"companyAttributes"`
 }
 
 var apiVersion = regexp.MustCompile(`^([0-9]+)\.[0-9]+$`)
@@ -133,6 +142,9 @@ type Intercom struct {
 	base    string
 	token   string
 	version string
+	// companyAttributes are the folded names of the company custom
+	// attributes defined in Intercom, which group calls may write.
+	companyAttributes map[string]bool
 }
 
 // New builds an Intercom converter from its settings.
@@ -156,7 +168,14 @@ func New(raw map[string]any) (destination.Converter, error) {
 	if m := apiVersion.FindStringSubmatch(v); v != "Unstable" && (m == nil || atoi(m[1]) < 2) {
 		return nil, fmt.Errorf("settings.apiVersion: must be an Intercom API version 2.0 or later (\"2.11\") or \"Unstable\", not %q", v)
 	}
-	return &Intercom{base: base, token: s.AccessToken, version: v}, nil
+	ic := &Intercom{base: base, token: s.AccessToken, version: v, companyAttributes: map[string]bool{}}
+	for i, name := range s.CompanyAttributes {
+		if strings.TrimSpace(name) == "" {
+			return nil, fmt.Errorf("settings.companyAttributes[%d]: must not be empty", i)
+		}
+		ic.companyAttributes[spec.FoldKey(attributeName(name))] = true
+	}
+	return ic, nil
 }
 
 func atoi(s string) int {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"roster/internal/destination"
 	"roster/internal/destination/destinationtest"
 	"roster/internal/destination/intercom"
 )
@@ -105,6 +106,15 @@ func (f *fakeIntercom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.checkCompany("/companies", c)
+		// 2.x refuses a custom attribute the workspace has not defined.
+		for name := range c.CustomAttributes {
+			if !definedCompanyAttributes[name] {
+				f.problem("/companies: custom attribute %q is not defined", name)
+				writeJSON(w, http.StatusBadRequest, map[string]any{"type": "error.list", "request_id": "r1",
+					"errors": []any{map[string]any{"code": "parameter_invalid", "message": "Custom attribute '" + name + "' does not exist"}}})
+				return
+			}
+		}
 		writeJSON(w, http.StatusOK, map[string]any{"type": "company", "id": "6657ac426abd0166b52ae1f9", "company_id": deref(c.CompanyID), "custom_attributes": c.CustomAttributes})
 	case "/users":
 		// The Users API exists only up to 1.4.
@@ -175,6 +185,28 @@ func (f *fakeIntercom) decode(w http.ResponseWriter, path string, body []byte, v
 	return true
 }
 
+// definedCompanyAttributes are the company custom attributes the fake
+// workspace has, those mappedSettings list.
+var definedCompanyAttributes = map[string]bool{"Plan Tier": true, "billing_seats": true, "address_city": true}
+
+func mappedSettings(endpoint string) map[string]any {
+	s := map[string]any{"accessToken": "dG9rOjEyMw==", "companyAttributes": []any{"plan_tier", "billing_seats", "address_city"}}
+	if endpoint != "" {
+		s["endpoint"] = endpoint
+	}
+	return s
+}
+
+// Company custom attributes are sent only when companyAttributes lists
+// them, in any spelling.
+func TestGoldenCompanyAttributes(t *testing.T) {
+	conv, err := intercom.New(mappedSettings(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	destinationtest.Golden(t, conv, "testdata/attributes")
+}
+
 func (f *fakeIntercom) checkCompany(where string, c companyBody) {
 	if c.CompanyID == nil || *c.CompanyID == "" {
 		f.problem("%s: company_id missing", where)
@@ -228,21 +260,27 @@ func TestAgainstFakeIntercom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mapped, err := intercom.New(mappedSettings(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ins, err := filepath.Glob(filepath.Join("testdata", "*.in.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, in := range ins {
-		reqs, err := conv.Convert(destinationtest.ReadCase(t, in, 1))
-		if err != nil {
-			t.Errorf("%s: %v", in, err)
-			continue
-		}
-		for _, r := range reqs {
-			resp := destinationtest.Send(t, srv.Client(), r)
-			resp.Body.Close()
-			if resp.StatusCode/100 != 2 {
-				t.Errorf("%s: %s %s: %s", in, r.Method, r.URL, resp.Status)
+	for _, c := range []destination.Converter{conv, mapped} {
+		for _, in := range ins {
+			reqs, err := c.Convert(destinationtest.ReadCase(t, in, 1))
+			if err != nil {
+				t.Errorf("%s: %v", in, err)
+				continue
+			}
+			for _, r := range reqs {
+				resp := destinationtest.Send(t, srv.Client(), r)
+				resp.Body.Close()
+				if resp.StatusCode/100 != 2 {
+					t.Errorf("%s: %s %s: %s", in, r.Method, r.URL, resp.Status)
+				}
 			}
 		}
 	}
@@ -261,6 +299,8 @@ func TestSettings(t *testing.T) {
 		{Name: "missing token", Settings: map[string]any{}, Want: "settings.accessToken: required"},
 		{Name: "blank token", Settings: map[string]any{"accessToken": " "}, Want: "settings.accessToken: required"},
 		{Name: "unknown setting", Settings: map[string]any{"accessToken": "x", "appId": "y"}, Want: `"appId"`},
+		{Name: "company attributes not a list", Settings: map[string]any{"accessToken": "x", "companyAttributes": "plan"}, Want: "settings.companyAttributes"},
+		{Name: "empty company attribute", Settings: map[string]any{"accessToken": "x", "companyAttributes": []any{" "}}, Want: "settings.companyAttributes[0]"},
 		{Name: "token not a string", Settings: map[string]any{"accessToken": true}, Want: "settings.accessToken"},
 		{Name: "endpoint not http", Settings: map[string]any{"accessToken": "x", "endpoint": "mailto:x@example.org"}, Want: "settings.endpoint"},
 		{Name: "endpoint relative", Settings: map[string]any{"accessToken": "x", "endpoint": "/api"}, Want: "settings.endpoint"},

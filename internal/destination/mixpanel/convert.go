@@ -35,9 +35,13 @@ func (c *converter) group(ev destination.Event) ([]destination.Request, error) {
 	if ev.GroupID == "" {
 		return nil, fmt.Errorf("mixpanel: group without a groupId: %w", destination.ErrPermanent)
 	}
-	id, err := distinctID(ev)
-	if err != nil {
-		return nil, err
+	// An anonymous caller gets no people profile, only the group's.
+	id, idErr := distinctID(ev)
+	if ev.UserID == "" {
+		id, idErr = "", nil
+	}
+	if idErr != nil {
+		return nil, idErr
 	}
 	var reqs []destination.Request
 	if traits := destination.TraitMap(ev.Traits); len(traits) > 0 {
@@ -56,6 +60,9 @@ func (c *converter) group(ev destination.Event) ([]destination.Request, error) {
 			return nil, err
 		}
 		reqs = append(reqs, r)
+	}
+	if id == "" {
+		return reqs, nil
 	}
 	update := c.profileUpdate(ev, id)
 	update["$union"] = map[string]any{c.groupKey: []string{ev.GroupID}}
@@ -83,9 +90,13 @@ func (c *converter) identify(ev destination.Event) ([]destination.Request, error
 		}
 		reqs = append(reqs, r)
 	}
-	if traits := destination.TraitMap(ev.Traits); len(traits) > 0 {
+	props := profileProps(spec.Identify, destination.TraitMap(ev.Traits))
+	// The group key property holds the groups that group calls $union: a
+	// trait of that name would replace the list.
+	delete(props, c.groupKey)
+	if len(props) > 0 {
 		update := c.profileUpdate(ev, id)
-		update["$set"] = profileProps(spec.Identify, traits)
+		update["$set"] = props
 		r, err := c.post("/engage?verbose=1", update, "")
 		if err != nil {
 			return nil, err
@@ -158,7 +169,7 @@ func (c *converter) event(ev destination.Event, name, distinctID string, props m
 	}
 	e := map[string]any{"event": name, "properties": props}
 	if c.auth != "" {
-		return c.post("/import?strict=1", e, c.auth)
+		return c.post(c.importPath, e, c.auth)
 	}
 	return c.post("/track?verbose=1", e, "")
 }

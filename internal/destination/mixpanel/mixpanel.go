@@ -5,17 +5,21 @@
 //   - group: a Groups API $set of the traits on the group profile
 //     ($group_key = setting groupKey, $group_id = groupId), sent only when
 //     there are traits, and an Engage $union of {groupKey: [groupId]} on the
-//     caller's user profile, so that the user keeps the groups it is already
-//     in. The caller is the distinct id Segment's Mixpanel destination uses:
-//     userId, else anonymousId. A group call with only an anonymousId
-//     therefore puts the anonymous profile in the group, the same profile
-//     that this destination's events of that visitor are attributed to.
+//     user's profile, so that the user keeps the groups it is already in.
+//     A group call with only an anonymousId creates no people profile (an
+//     anonymous visitor is no person in Mixpanel, and its profile would
+//     count against the plan): it sends only the group's $set.
 //   - identify: an Engage $set of the traits on userId (else anonymousId).
+//     A trait named as the group key property (groupKey) is not set: it
+//     would replace the list of groups that group calls $union.
 //     With both ids, an $identify event first tells Mixpanel that the
 //     anonymous id is that user (Original ID Merge; under Simplified ID
 //     Merge the $device_id and $user_id it carries do the same).
 //   - track, page, screen: one event on /track (token in the properties)
-//     or, when apiSecret is set, /import (Basic auth with the secret),
+//     or, with a service account (serviceAccount, serviceAccountSecret,
+//     projectId: Basic auth with the account, ?project_id=) or apiSecret
+//     (Basic auth with the project secret, which Mixpanel retires on
+//     2027-03-03), /import,
 //     with distinct_id, time in ms, $insert_id from messageId, and the
 //     group key property when context.groupId is set, so that Mixpanel
 //     Group Analytics attributes the event to the group. Pages are
@@ -43,8 +47,12 @@
 // are JSON arrays, as the Ingestion API reference documents for every
 // endpoint.
 //
+// Batches: delivery hands the converter up to 2,000 events, the most every
+// ingestion endpoint takes in one request, and their requests to the same
+// endpoint become one, in log order.
+//
 // Limits: /track takes events of the last 5 days only, so replays and
-// backfills need apiSecret (/import). Without apiSecret, /track, /engage
+// backfills need /import (a service account, or apiSecret). Without either, /track, /engage
 // and /groups answer 200 even when Mixpanel rejects the data (the body
 // says so); ?verbose=1 makes that body a JSON object with the error.
 //
@@ -69,6 +77,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"roster/internal/destination"
@@ -82,16 +92,23 @@ type settings struct {
 	ProjectToken string `json:"projectToken"`
 	GroupKey     string `json:"groupKey"`
 	APISecret    string `json:"apiSecret"`
-	Endpoint     string `json:"endpoint"`
+	// A service account authenticates /import without the project secret,
+	// which Mixpanel retires.
+	ServiceAccount       string `json:"serviceAccount"`
+	ServiceAccountSecret string `json:"serviceAccountSecret"`
+	ProjectID            string `json:"projectId"`
+	Endpoint             string `json:"endpoint"`
 }
 
 type converter struct {
 	token    string
 	groupKey string
 	// auth is the Authorization header for /import, empty when events go
-	// to /track.
-	auth string
-	base string
+	// to /track; importPath is /import with its query (a service account
+	// names the project there).
+	auth       string
+	importPath string
+	base       string
 }
 
 // New builds the Mixpanel converter from its settings: projectToken and
@@ -113,8 +130,23 @@ func New(raw map[string]any) (destination.Converter, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &converter{token: s.ProjectToken, groupKey: s.GroupKey, base: base}
-	if s.APISecret != "" {
+	c := &converter{token: s.ProjectToken, groupKey: s.GroupKey, base: base, importPath: "/import?strict=1"}
+	switch {
+	case s.ServiceAccount != "" || s.ServiceAccountSecret != "" || s.ProjectID != "":
+		if s.APISecret != "" {
+			return nil, fmt.Errorf("settings.apiSecret: set either apiSecret or a service account, not both")
+		}
+		for _, f := range []struct{ name, value string }{{"serviceAccount", s.ServiceAccount}, {"serviceAccountSecret", s.ServiceAccountSecret}, {"projectId", s.ProjectID}} {
+			if strings.TrimSpace(f.value) == "" {
+				return nil, fmt.Errorf("settings.%s: required with a service account (serviceAccount, serviceAccountSecret and projectId)", f.name)
+			}
+		}
+		if _, err := strconv.ParseUint(s.ProjectID, 10, 64); err != nil {
+			return nil, fmt.Errorf("settings.projectId: must be the project's numeric id, not %q", s.ProjectID)
+		}
+		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(s.ServiceAccount+":"+s.ServiceAccountSecret))
+		c.importPath = "/import?strict=1&project_id=" + url.QueryEscape(s.ProjectID)
+	case s.APISecret != "":
 		// Mixpanel takes the project secret as the Basic username with an
 		// empty password.
 		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(s.APISecret+":"))

@@ -55,6 +55,11 @@ func TestSettings(t *testing.T) {
 		{Name: "wrong type", Settings: map[string]any{"projectToken": 123, "groupKey": "company"}, Want: "settings.projectToken"},
 		{Name: "relative endpoint", Settings: map[string]any{"projectToken": token, "groupKey": "company", "endpoint": "api.mixpanel.com"}, Want: "settings.endpoint"},
 		{Name: "ftp endpoint", Settings: map[string]any{"projectToken": token, "groupKey": "company", "endpoint": "ftp://api.mixpanel.com"}, Want: "settings.endpoint"},
+		{Name: "service account", Settings: map[string]any{"projectToken": token, "groupKey": "company", "serviceAccount": "sa", "serviceAccountSecret": "x", "projectId": "42"}},
+		{Name: "service account without project", Settings: map[string]any{"projectToken": token, "groupKey": "company", "serviceAccount": "sa", "serviceAccountSecret": "x"}, Want: "settings.projectId"},
+		{Name: "service account without secret", Settings: map[string]any{"projectToken": token, "groupKey": "company", "serviceAccount": "sa", "projectId": "42"}, Want: "settings.serviceAccountSecret"},
+		{Name: "project id not a number", Settings: map[string]any{"projectToken": token, "groupKey": "company", "serviceAccount": "sa", "serviceAccountSecret": "x", "projectId": "p1"}, Want: "settings.projectId"},
+		{Name: "secret and service account", Settings: map[string]any{"projectToken": token, "groupKey": "company", "apiSecret": secret, "serviceAccount": "sa", "serviceAccountSecret": "x", "projectId": "42"}, Want: "settings.apiSecret"},
 		{Name: "endpoint with query", Settings: map[string]any{"projectToken": token, "groupKey": "company", "endpoint": "https://api.mixpanel.com?x=1"}, Want: "settings.endpoint"},
 	})
 }
@@ -251,4 +256,89 @@ func isInt(v any) bool {
 	}
 	_, err := n.Int64()
 	return err == nil
+}
+
+// A batch's records for one endpoint go in one request, in log order,
+// and a batch of more than one request's worth is split.
+func TestBatches(t *testing.T) {
+	mp := &fakeMixpanel{t: t, seen: map[string]int{}}
+	srv := httptest.NewServer(mp)
+	defer srv.Close()
+	c := newConverter(t, map[string]any{"projectToken": token, "groupKey": "company", "endpoint": srv.URL})
+	b, ok := c.(destination.BatchConverter)
+	if !ok || b.MaxBatch() != 2000 {
+		t.Fatalf("the converter batches %v, want up to 2000 events", ok)
+	}
+	var evs []destination.Event
+	for i := range 2001 {
+		body := fmt.Sprintf(`{"type":"track","event":"E","messageId":"m%d","userId":"u%d","timestamp":"2024-03-05T10:17:00.000Z"}`, i, i)
+		if i == 1 {
+			body = `{"type":"identify","messageId":"i1","userId":"u1","timestamp":"2024-03-05T10:17:00.000Z","traits":{"plan":"pro"}}`
+		}
+		ev, err := destination.Parse(int64(i+1), []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	reqs, err := b.ConvertBatch(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counts []string
+	for _, r := range reqs {
+		var items []map[string]any
+		if err := json.Unmarshal(r.Body, &items); err != nil {
+			t.Fatal(err)
+		}
+		counts = append(counts, fmt.Sprintf("%s:%d", r.URL[len(srv.URL):], len(items)))
+		resp := destinationtest.Send(t, srv.Client(), r)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %s", r.URL, resp.Status)
+		}
+	}
+	if got := fmt.Sprint(counts); got != "[/track?verbose=1:2000 /engage?verbose=1:1]" {
+		t.Errorf("requests %s, want 2000 events in one /track and the identify's $set", got)
+	}
+	var first []map[string]any
+	json.Unmarshal(reqs[0].Body, &first) //nolint:errcheck // checked above
+	if p, _ := first[0]["properties"].(map[string]any); p["$insert_id"] != "m0" {
+		t.Errorf("the first event of the batch is %v, want m0", first[0])
+	}
+}
+
+// An identify's trait named as the group key would replace the groups that
+// group calls $union; it is not set.
+func TestIdentifyKeepsTheGroupKeyProperty(t *testing.T) {
+	c := newConverter(t, map[string]any{"projectToken": token, "groupKey": "company"})
+	ev, err := destination.Parse(1, []byte(`{"type":"identify","messageId":"m1","userId":"u1","timestamp":"2024-03-05T10:17:00.000Z","traits":{"company":"Initech","plan":"pro"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := c.Convert(ev)
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("%d requests, %v", len(reqs), err)
+	}
+	if bytes.Contains(reqs[0].Body, []byte(`"company"`)) || !bytes.Contains(reqs[0].Body, []byte(`"plan":"pro"`)) {
+		t.Errorf("$set %s, want plan without company", reqs[0].Body)
+	}
+}
+
+// A service account authenticates /import and names the project.
+func TestServiceAccount(t *testing.T) {
+	c := newConverter(t, map[string]any{"projectToken": token, "groupKey": "company",
+		"serviceAccount": "roster.abc.mp-service-account", "serviceAccountSecret": "s3cret", "projectId": "1234"})
+	ev, err := destination.Parse(1, []byte(`{"type":"track","event":"E","messageId":"m1","userId":"u1","timestamp":"2024-03-05T10:17:00.000Z"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := c.Convert(ev)
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("%d requests, %v", len(reqs), err)
+	}
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("roster.abc.mp-service-account:s3cret"))
+	if reqs[0].URL != "https://api.mixpanel.com/import?strict=1&project_id=1234" || reqs[0].Header.Get("Authorization") != want {
+		t.Errorf("request %s with %q, want /import with the service account", reqs[0].URL, reqs[0].Header.Get("Authorization"))
+	}
 }

@@ -22,7 +22,7 @@ const (
 	prefixProfile     = 'p' // p + workspace + kind + id → profile.Record
 	prefixIdentity    = 'i' // i + workspace + id type + id → user key
 	prefixMember      = 'm' // m + workspace + group id + user key → first and last seen
-	prefixProfileEv   = 'v' // v + workspace + collection + profile key + seq → nil
+	prefixProfileEv   = 'v' // v + workspace + collection + profile key + time + seq → nil (profile_events.go)
 	prefixHistory     = 'h' // h + workspace + group id + seq + trait key → trait change
 	prefixGroupOrder  = 's' // s + workspace + order + value (none for id) + group id → nil: ListGroups' orders
 )

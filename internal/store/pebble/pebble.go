@@ -94,6 +94,9 @@ func (s *Store) start(ctx context.Context) error {
 	if err := s.checkFormat(); err != nil {
 		return err
 	}
+	if err := s.upgradeProfileEvents(ctx); err != nil {
+		return err
+	}
 	if err := s.profiles.pending.start(s.db); err != nil {
 		return err
 	}

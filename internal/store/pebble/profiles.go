@@ -223,7 +223,7 @@ func (s *Store) writeChanges(c *profile.Changes) error {
 		}
 	}
 	for _, e := range c.Events {
-		if err := b.Set(appendUint64(profileEventPrefix(e.Workspace, e.Collection, e.Key), uint64(e.Seq)), nil, nil); err != nil {
+		if err := b.Set(profileEventKey(e), nil, nil); err != nil {
 			return err
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -263,62 +262,4 @@ func (s *Store) UserGroups(ctx context.Context, workspace, key string) ([]store.
 		return nil, err
 	}
 	return r.Memberships(key), nil
-}
-
-// ProfileEvents implements store.Profiles. A user's events are those filed
-// under its key and under the keys of the profiles merged into it.
-func (s *Store) ProfileEvents(ctx context.Context, workspace, collection, key string, before int64, limit int) ([]store.Event, error) {
-	if err := s.enter(); err != nil {
-		return nil, err
-	}
-	defer s.leave()
-	var keys []string
-	switch collection {
-	case store.Users:
-		r, err := s.user(workspace, key)
-		if err != nil {
-			return nil, err
-		}
-		keys = append([]string{key}, r.Merged...)
-	case store.Accounts:
-		if _, err := s.group(workspace, key); err != nil {
-			return nil, err
-		}
-		keys = []string{key}
-	default:
-		return nil, fmt.Errorf("pebble: profile events: unknown collection %q: want users or accounts", collection)
-	}
-	if before <= 0 {
-		before = math.MaxInt64
-	}
-	limit = store.PageLimit(limit)
-	var seqs []int64
-	for _, k := range keys {
-		prefix := profileEventPrefix(workspace, collection, k)
-		n := 0
-		err := s.scanPrefix(prefix, appendUint64(bytes.Clone(prefix), uint64(before)), true, func(key, _ []byte) (bool, error) {
-			if len(key) != 8 {
-				return false, errKey
-			}
-			seqs = append(seqs, int64(binary.BigEndian.Uint64(key)))
-			n++
-			return n < limit, nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("pebble: events of %s/%q: %w", collection, key, err)
-		}
-	}
-	slices.SortFunc(seqs, func(a, b int64) int { return cmp.Compare(b, a) })
-	seqs = seqs[:min(len(seqs), limit)]
-	events := make([]store.Event, 0, len(seqs))
-	for _, seq := range seqs {
-		e, err := s.eventAt(seq)
-		if err != nil {
-			return nil, fmt.Errorf("pebble: events of %s/%q: %w", collection, key, err)
-		}
-		if e.Workspace == workspace {
-			events = append(events, e)
-		}
-	}
-	return events, nil
 }

@@ -121,7 +121,7 @@ func TestOpenBackfillsEventFields(t *testing.T) {
 	if gs, err := s.UserGroups(ctx, "ws", ku); err != nil || len(gs) != 1 || gs[0].GroupID != "beta" {
 		t.Errorf("groups of u2 = %+v, %v; want beta, joined while anonymous", gs, err)
 	}
-	if evs, err := s.ProfileEvents(ctx, "ws", store.Accounts, "1000", 0, 10); err != nil || len(evs) != 1 || evs[0].MessageID != "m2" {
+	if evs, err := s.ProfileEvents(ctx, "ws", store.Accounts, "1000", store.EventPage{Limit: 10}); err != nil || len(evs) != 1 || evs[0].MessageID != "m2" {
 		t.Errorf("events of group 1000 = %+v, %v; want the track of context.groupId 1e3", evs, err)
 	}
 

@@ -252,6 +252,8 @@ var migrations = []string{
 	eventFieldsMigration,
 	// 6: which rows predate them, for backfillEventFields (log_migrate.go).
 	eventFieldsBackfillMigration,
+	// 7: profile events filed by time (profile_events.go).
+	profileEventTimesMigration,
 }
 
 // migrate applies the migrations not applied yet, all in one transaction

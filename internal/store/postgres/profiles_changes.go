@@ -106,19 +106,6 @@ func queueMemberships(b *pgx.Batch, changes []profile.MembershipChange) {
 	}
 }
 
-func queueEvents(b *pgx.Batch, events []profile.EventRef) {
-	if len(events) == 0 {
-		return
-	}
-	ws, collections, keys, seqs := make([]string, len(events)), make([]string, len(events)), make([]string, len(events)), make([]int64, len(events))
-	for i, e := range events {
-		ws[i], collections[i], keys[i], seqs[i] = e.Workspace, e.Collection, e.Key, e.Seq
-	}
-	b.Queue(`INSERT INTO profile_events (workspace, collection, profile_key, seq)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ON CONFLICT DO NOTHING`,
-		ws, collections, keys, seqs)
-}
-
 // queueHistory writes one row per event and group: the changes as
 // profile.MarshalHistory encodes them, so that no trait key is in an index.
 func queueHistory(b *pgx.Batch, history []profile.HistoryEntry) {

@@ -212,43 +212,5 @@ func (s *Store) UserGroups(ctx context.Context, workspace, key string) ([]store.
 	return r.Memberships(key), nil
 }
 
-// ProfileEvents implements store.Profiles. A user's events are those filed
-// under its key and under the keys of the profiles merged into it; each
-// key's newest are read by the primary key, then the newest of those kept.
-func (s *Store) ProfileEvents(ctx context.Context, workspace, collection, key string, before int64, limit int) ([]store.Event, error) {
-	keys := []string{key}
-	switch collection {
-	case store.Users:
-		r, err := s.record(ctx, workspace, profile.User, key)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, r.Merged...)
-	case store.Accounts:
-	default:
-		return nil, fmt.Errorf("postgres: profile events: unknown collection %q: want users or accounts", collection)
-	}
-	if before <= 0 {
-		before = math.MaxInt64
-	}
-	rows, err := s.pool.Query(ctx, "SELECT "+eventColumns+` FROM events WHERE workspace = $1 AND seq IN
-		(SELECT p.seq FROM unnest($3::text[]) AS k(key) CROSS JOIN LATERAL
-			(SELECT seq FROM profile_events WHERE workspace = $1 AND collection = $2 AND profile_key = k.key AND seq < $4 ORDER BY seq DESC LIMIT $5) AS p
-		ORDER BY p.seq DESC LIMIT $5)
-		ORDER BY seq DESC`,
-		workspace, collection, keys, before, store.PageLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("postgres: profile events of %s/%q: %w", collection, key, err)
-	}
-	events, err := scanEvents(rows)
-	if err != nil {
-		return nil, err
-	}
-	if len(events) == 0 && collection == store.Accounts {
-		return nil, s.require(ctx, workspace, profile.Group, key)
-	}
-	return events, nil
-}
-
 // timeOf reads back a time that a cursor carries as Unix milliseconds.
 func timeOf(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -140,21 +140,21 @@ func writeTraits(b *strings.Builder, ts []store.Trait) {
 	}
 }
 
-// writeEvents renders the seqs of a profile's events, newest first; the
+// writeEvents renders the seqs of a profile's events, newest first by time; the
 // seq names the event in the log.
 func writeEvents(b *strings.Builder, t testing.TB, s store.Profiles, workspace, collection, key string, found func(string, error) bool) {
 	t.Helper()
 	var seqs []string
-	var before int64
+	var after store.EventPosition
 	for {
-		evs, err := s.ProfileEvents(context.Background(), workspace, collection, key, before, dumpPage)
+		evs, err := s.ProfileEvents(context.Background(), workspace, collection, key, store.EventPage{After: after, Limit: dumpPage})
 		if !found("events of "+collection+" "+key, err) || len(evs) == 0 {
 			break
 		}
 		for _, e := range evs {
 			seqs = append(seqs, fmt.Sprint(e.Seq))
 		}
-		before = evs[len(evs)-1].Seq
+		after = store.PositionOf(evs[len(evs)-1])
 	}
 	fmt.Fprintf(b, "  events [%s]\n", strings.Join(seqs, " "))
 }

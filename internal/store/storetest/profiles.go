@@ -159,9 +159,30 @@ func runProfiles(t *testing.T, open Opener) {
 			call{"group", "m2", time.Second, `"userId":"u1","groupId":"g1","traits":{"created_at":"2021-01-01T00:00:00Z","stripe_customer_id":"cus_2"}`},
 			call{"group", "m3", 2 * time.Second, `"userId":"u1","groupId":"g1","traits":{"Created At":"2022-01-01T00:00:00Z"}`},
 		)
-		want := map[string]string{"createdAt": `"2022-01-01T00:00:00Z"`, "stripe_customer_id": `"cus_2"`}
+		want := map[string]string{"Created At": `"2022-01-01T00:00:00Z"`, "stripe_customer_id": `"cus_2"`}
 		if got := groupTraits(t, s, "g1"); !reflect.DeepEqual(got, want) {
-			t.Errorf("traits = %v, want %v (one entry per folded name; reserved under the spec name, others under the latest spelling)", got, want)
+			t.Errorf("traits = %v, want %v (one entry per folded name, under the spelling of the winning value, reserved or not)", got, want)
+		}
+	})
+
+	t.Run("EmailTraitIsAnExternalID", func(t *testing.T) {
+		s := open(t, store.Options{})
+		scenario(t, s,
+			call{"identify", "m1", 0, `"userId":"u1","traits":{"Email":"ann@initech.com"}`},
+			call{"identify", "m2", time.Second, `"userId":"u2","traits":{"email":"ann@initech.com"}`},
+			call{"identify", "m3", 2 * time.Second, `"userId":"u3","traits":{"email":42}`},
+		)
+		ku := userKey(t, s, store.IDUserID, "u1")
+		if got := userKey(t, s, store.IDEmail, "ann@initech.com"); got != ku {
+			t.Errorf("email:ann@initech.com → %q, want u1's profile %q (the first to claim it keeps it)", got, ku)
+		}
+		ids, err := s.ExternalIDs(context.Background(), "ws", ku)
+		if err != nil || len(ids) != 2 || ids[0].Type != store.IDEmail || ids[0].ID != "ann@initech.com" || ids[0].FirstMessageID != "m1" {
+			t.Errorf("external ids of u1 = %+v, %v; want email and user_id", ids, err)
+		}
+		ids, err = s.ExternalIDs(context.Background(), "ws", userKey(t, s, store.IDUserID, "u3"))
+		if err != nil || len(ids) != 1 {
+			t.Errorf("external ids of u3 = %+v, %v; a number is no email", ids, err)
 		}
 	})
 
@@ -204,7 +225,7 @@ func runProfiles(t *testing.T, open Opener) {
 		if got := traits(t, ts, err); !reflect.DeepEqual(got, want) {
 			t.Errorf("traits = %v, want %v", got, want)
 		}
-		evs, err := s.ProfileEvents(context.Background(), "ws", "users", ku, 0, 10)
+		evs, err := s.ProfileEvents(context.Background(), "ws", "users", ku, store.EventPage{Limit: 10})
 		if err != nil || len(evs) != 4 || evs[0].MessageID != "m3" {
 			t.Errorf("events of the merged profile = %v, %v; want all four, newest first", evs, err)
 		}
@@ -233,7 +254,7 @@ func runProfiles(t *testing.T, open Opener) {
 			call{"group", "m1", 0, `"userId":"u1","groupId":"42"`},
 			call{"track", "m2", time.Second, `"userId":"u2","event":"Report Run","context":{"groupId":42}`},
 		)
-		evs, err := s.ProfileEvents(context.Background(), "ws", "accounts", "42", 0, 10)
+		evs, err := s.ProfileEvents(context.Background(), "ws", "accounts", "42", store.EventPage{Limit: 10})
 		if err != nil || len(evs) != 2 || evs[0].MessageID != "m2" {
 			t.Errorf("group 42 events = %v, %v; want the track call attributed", evs, err)
 		}

@@ -111,6 +111,8 @@ func testUsers(t *testing.T, open Opener) {
 			{Type: store.IDAnonymousID, ID: "anon-2", Source: "web", FirstMessageID: "m-first-k1", CreatedAt: minute(1)},
 			{Type: store.IDAnonymousID, ID: "anon-1", Source: "web", FirstMessageID: "m5", CreatedAt: minute(5)},
 			{Type: store.IDUserID, ID: "alice", Source: "web", FirstMessageID: "m5", CreatedAt: minute(5)},
+			// The email trait of an identify call.
+			{Type: store.IDEmail, ID: "a@example.com", Source: "web", FirstMessageID: "m6", CreatedAt: minute(6)},
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("ExternalIDs = %+v\nwant %+v", got, want)
@@ -174,38 +176,49 @@ func testProfileEvents(t *testing.T, open Opener) {
 	f.group("a", 10, "m10", `"userId":"cid"`, ann, "")
 	f.log("a", "web", 11, "track", "m11", `"userId":"bea","event":"E"`+acme)
 	f.group("b", 12, "m12", `"userId":"zed"`, "acme", "")
+	// Late arrivals: m0 is the oldest of acme's, m9b ties with m9 and
+	// comes after it in the log.
+	f.log("a", "web", 0, "track", "m0", `"userId":"bea","event":"E"`+acme)
+	f.log("a", "web", 9, "track", "m9b", `"userId":"bea","event":"E"`+acme)
 	f.apply()
 	logged := map[string]store.Event{}
 	for _, e := range f.logged {
 		logged[e.Workspace+"/"+e.MessageID] = e
 	}
-	seq := func(msg string) int64 { return f.seq("a", msg) }
+	at := func(msg string) store.EventPosition {
+		return store.EventPosition{At: logged["a/"+msg].Timestamp.UnixMilli(), Seq: f.seq("a", msg)}
+	}
+	newest := func(limit int) store.EventPage { return store.EventPage{Limit: limit} }
 
 	tests := []struct {
 		name                string
 		ws, collection, key string
-		before              int64
-		limit               int
+		page                store.EventPage
 		want                []string
 		missing             bool
 		bad                 bool
 	}{
-		{name: "newest first", ws: "a", collection: "accounts", key: "acme", limit: 4, want: []string{"m11", "m9", "m8", "m5"}},
-		{name: "next page", ws: "a", collection: "accounts", key: "acme", before: seq("m5"), limit: 4, want: []string{"m3", "m2"}},
-		{name: "before between seqs", ws: "a", collection: "accounts", key: "acme", before: seq("m10"), limit: 2, want: []string{"m9", "m8"}},
-		{name: "nothing before", ws: "a", collection: "accounts", key: "acme", before: seq("m2"), limit: 4, want: nil},
-		{name: "user", ws: "a", collection: "users", key: ann, limit: 10, want: []string{"m4", "m3", "m1"}},
-		{name: "group named as the user key", ws: "a", collection: "accounts", key: ann, limit: 10, want: []string{"m10"}},
-		{name: "other workspace", ws: "b", collection: "accounts", key: "acme", limit: 10, want: []string{"m12"}},
-		{name: "missing group", ws: "a", collection: "accounts", key: "nope", limit: 10, missing: true},
-		{name: "missing user", ws: "a", collection: "users", key: "nope", limit: 10, missing: true},
-		{name: "group key is not a user", ws: "a", collection: "users", key: "acme", limit: 10, missing: true},
-		{name: "user only in another workspace", ws: "b", collection: "users", key: ann, limit: 10, missing: true},
-		{name: "unknown collection", ws: "a", collection: "groups", key: "acme", limit: 10, bad: true},
+		{name: "newest first by time, ties by log order", ws: "a", collection: "accounts", key: "acme", page: newest(4), want: []string{"m11", "m9b", "m9", "m8"}},
+		{name: "next page", ws: "a", collection: "accounts", key: "acme", page: store.EventPage{After: at("m8"), Limit: 4}, want: []string{"m5", "m3", "m2", "m0"}},
+		{name: "after a tie", ws: "a", collection: "accounts", key: "acme", page: store.EventPage{After: at("m9b"), Limit: 1}, want: []string{"m9"}},
+		{name: "after a position that is no event", ws: "a", collection: "accounts", key: "acme", page: store.EventPage{After: at("m10"), Limit: 2}, want: []string{"m9b", "m9"}},
+		{name: "nothing after the oldest", ws: "a", collection: "accounts", key: "acme", page: store.EventPage{After: at("m0"), Limit: 4}, want: nil},
+		{name: "oldest first", ws: "a", collection: "accounts", key: "acme", page: store.EventPage{Ascending: true, Limit: 3}, want: []string{"m0", "m2", "m3"}},
+		{name: "oldest first, next page", ws: "a", collection: "accounts", key: "acme", page: store.EventPage{Ascending: true, After: at("m8"), Limit: 3}, want: []string{"m9", "m9b", "m11"}},
+		{name: "oldest first, after the newest", ws: "a", collection: "accounts", key: "acme", page: store.EventPage{Ascending: true, After: at("m11"), Limit: 3}, want: nil},
+		{name: "user", ws: "a", collection: "users", key: ann, page: newest(10), want: []string{"m4", "m3", "m1"}},
+		{name: "user oldest first", ws: "a", collection: "users", key: ann, page: store.EventPage{Ascending: true, Limit: 10}, want: []string{"m1", "m3", "m4"}},
+		{name: "group named as the user key", ws: "a", collection: "accounts", key: ann, page: newest(10), want: []string{"m10"}},
+		{name: "other workspace", ws: "b", collection: "accounts", key: "acme", page: newest(10), want: []string{"m12"}},
+		{name: "missing group", ws: "a", collection: "accounts", key: "nope", page: newest(10), missing: true},
+		{name: "missing user", ws: "a", collection: "users", key: "nope", page: newest(10), missing: true},
+		{name: "group key is not a user", ws: "a", collection: "users", key: "acme", page: newest(10), missing: true},
+		{name: "user only in another workspace", ws: "b", collection: "users", key: ann, page: newest(10), missing: true},
+		{name: "unknown collection", ws: "a", collection: "groups", key: "acme", page: newest(10), bad: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := s.ProfileEvents(ctx, tc.ws, tc.collection, tc.key, tc.before, tc.limit)
+			got, err := s.ProfileEvents(ctx, tc.ws, tc.collection, tc.key, tc.page)
 			switch {
 			case tc.missing:
 				wantNotFound(t, "ProfileEvents", err)
