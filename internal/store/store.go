@@ -133,3 +133,11 @@ func (o Options) WithDefaults() Options {
 	}
 	return o
 }
+
+// Sizer is what a backend that can tell its size implements: the bytes
+// each part of the data takes ("log", "quarantine", "profiles",
+// "outbox", "other") and "total". A part is an estimate where the backend
+// can only estimate it.
+type Sizer interface {
+	Sizes(ctx context.Context) (map[string]int64, error)
+}
