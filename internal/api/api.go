@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"roster/internal/auth"
+	"roster/internal/pipeline"
 	"roster/internal/store"
 )
 
@@ -18,7 +19,8 @@ import (
 type Reader interface {
 	Log
 	Profiles
-	Progress
+	// The processing route reads how far profiles cover the log.
+	pipeline.PositionSource
 }
 
 // Log is the part of the event log the read API lists.
