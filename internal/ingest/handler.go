@@ -42,6 +42,8 @@ type Options struct {
 	Now       func() time.Time
 	NewID     func() string
 	Logger    *slog.Logger
+	// Observe, when set, counts every message by its outcome.
+	Observe Observer
 }
 
 // Handler serves the tracking API.
@@ -102,12 +104,15 @@ func (h *Handler) single(w http.ResponseWriter, r *http.Request) {
 		if !h.append(w, r, nil, []store.Quarantined{q}) {
 			return
 		}
+		h.observe(req.src, nil, []string{callType}, outcomeOf(err))
 		writeSpecError(w, http.StatusBadRequest, err)
 		return
 	}
-	if !h.append(w, r, []store.Event{event(req.src, msg)}, nil) {
+	events := []store.Event{event(req.src, msg)}
+	if !h.append(w, r, events, nil) {
 		return
 	}
+	h.observe(req.src, events, nil, "")
 	writeOK(w)
 }
 
@@ -146,6 +151,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 		if !h.append(w, r, nil, []store.Quarantined{q}) {
 			return
 		}
+		h.observe(req.src, nil, []string{""}, Quarantined)
 		writeSpecError(w, http.StatusBadRequest, err)
 		return
 	}
@@ -153,6 +159,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 	events := make([]store.Event, 0, len(b.Messages))
 	rejected := []rejection{} // always a list in the response
 	var quar []store.Quarantined
+	var quarTypes []string
 	for i, raw := range b.Messages {
 		var (
 			msg *spec.Message
@@ -167,6 +174,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			quar = append(quar, quarantined(req.src, msg, req.receivedAt, err, raw))
 			rejected = append(rejected, newRejection(i, msg.MessageID, err))
+			quarTypes = append(quarTypes, msg.Type)
 			continue
 		}
 		events = append(events, event(req.src, msg))
@@ -174,6 +182,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 	if !h.append(w, r, events, quar) {
 		return
 	}
+	h.observe(req.src, events, quarTypes, Rejected)
 	resp := batchResponse{Success: true, Accepted: len(events), Rejected: rejected}
 	status := http.StatusOK
 	if len(events) == 0 && len(rejected) > 0 {
