@@ -12,6 +12,7 @@ import (
 
 	"roster/internal/auth"
 	"roster/internal/pipeline"
+	"roster/internal/routes"
 	"roster/internal/store"
 )
 
@@ -65,7 +66,7 @@ const (
 )
 
 // Register adds the routes to mux.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux routes.Mux) {
 	mux.Handle("GET /v1/workspaces/{workspace}/events", h.authorized(h.events))
 	mux.Handle("GET /v1/workspaces/{workspace}/quarantine", h.authorized(h.quarantine))
 	mux.Handle("GET /v1/workspaces/{workspace}/processing", h.inWorkspace(h.processing))

@@ -17,6 +17,7 @@ import (
 
 	"roster/internal/auth"
 	"roster/internal/config"
+	"roster/internal/routes"
 	"roster/internal/spec"
 	"roster/internal/store"
 )
@@ -73,7 +74,7 @@ func New(opts Options) *Handler {
 }
 
 // Register adds the tracking routes to mux.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux routes.Mux) {
 	batch := cors(post(http.HandlerFunc(h.batch)))
 	for _, p := range []string{"/v1/batch", "/v1/import", "/v1/b", "/b"} {
 		mux.Handle(p, batch)

@@ -24,7 +24,9 @@ import (
 	"roster/internal/destination"
 	"roster/internal/ingest"
 	"roster/internal/metrics"
+	"roster/internal/openapi"
 	"roster/internal/pipeline"
+	"roster/internal/routes"
 	"roster/internal/store"
 	"roster/internal/store/pebble"
 	"roster/internal/store/postgres"
@@ -61,6 +63,7 @@ type Server struct {
 	delivery  *destination.Manager
 	log       *slog.Logger
 	metrics   http.Handler
+	routes    *routes.Recorder
 }
 
 // New opens the store and builds the routes. An unset Logger is
@@ -102,6 +105,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	processor.Lease = store.NewKeeper(st, store.ProfileCursor, holder, 15*time.Second)
 	processor.Yield = opts.YieldToRequests
 	mux := http.NewServeMux()
+	routed := routes.NewRecorder(mux)
 	ingest.New(ingest.Options{
 		Log:       st,
 		Sources:   reg,
@@ -110,13 +114,14 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		NewID:     uuid.NewString,
 		Logger:    opts.Logger,
 		Observe:   m,
-	}).Register(mux)
-	api.New(st, reg).Register(mux)
-	api.NewDestinations(delivery, reg).Register(mux)
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+	}).Register(routed)
+	api.New(st, reg).Register(routed)
+	api.NewDestinations(delivery, reg).Register(routed)
+	routed.Handle("GET /openapi.json", openapi.Handler())
+	routed.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok", "")
 	})
-	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
+	routed.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := st.Ping(ctx); err != nil {
@@ -127,11 +132,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	})
 	metricsHandler := metrics.Handler(promReg, cfg.Metrics.Token, opts.Logger)
 	if !opts.SeparateMetrics {
-		mux.Handle("GET /metrics", metricsHandler)
+		routed.Handle("GET /metrics", metricsHandler)
 	}
 	handler := observeRequests(mux, m, newFailureLog(opts.Logger), limitConcurrency(cfg.HTTP.MaxConcurrentRequests, mux))
 	return &Server{store: st, handler: handler, http: cfg.HTTP,
-		processor: processor, delivery: delivery, log: opts.Logger, metrics: metricsHandler}, nil
+		processor: processor, delivery: delivery, log: opts.Logger, metrics: metricsHandler, routes: routed}, nil
 }
 
 // nodeName tells this process from the other nodes on the same database.
@@ -191,6 +196,9 @@ func writeStatus(w http.ResponseWriter, code int, status, reason string) {
 
 // Handler is every route of the server.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// Routes returns the pattern of every route the handler serves.
+func (s *Server) Routes() []string { return s.routes.Patterns() }
 
 // MetricsHandler serves GET /metrics, for an internal address of its own
 // (Options.SeparateMetrics).
