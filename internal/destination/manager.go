@@ -141,9 +141,12 @@ func (m *Manager) AllStatuses(ctx context.Context) (map[string][]Status, error) 
 	return out, nil
 }
 
-// Observe sets the observer of every deliverer; call it before Run.
+// Observe sets the observer of every deliverer; call it before Run. Each
+// destination is announced with an empty round, so that its counters exist
+// from the start.
 func (m *Manager) Observe(o Observer) {
 	for _, d := range m.deliverers {
 		d.Observe = o
+		o.Settled(d.Target(), 0, 0, 0)
 	}
 }

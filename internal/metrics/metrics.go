@@ -86,17 +86,13 @@ func (m *Metrics) Messages(workspace, source, callType, outcome string, n int) {
 	m.messages.WithLabelValues(workspace, source, callType, outcome).Add(float64(n))
 }
 
-// Settled implements destination.Observer.
+// Settled implements destination.Observer. It adds zeros too, so that
+// every destination's series exist from its first round and rate() and
+// alerts work before anything fails.
 func (m *Metrics) Settled(t destination.Target, delivered, retried, dead int) {
-	if delivered > 0 {
-		m.delivered.WithLabelValues(t.Workspace, t.Name, t.Type).Add(float64(delivered))
-	}
-	if retried > 0 {
-		m.retried.WithLabelValues(t.Workspace, t.Name, t.Type).Add(float64(retried))
-	}
-	if dead > 0 {
-		m.dead.WithLabelValues(t.Workspace, t.Name, t.Type).Add(float64(dead))
-	}
+	m.delivered.WithLabelValues(t.Workspace, t.Name, t.Type).Add(float64(delivered))
+	m.retried.WithLabelValues(t.Workspace, t.Name, t.Type).Add(float64(retried))
+	m.dead.WithLabelValues(t.Workspace, t.Name, t.Type).Add(float64(dead))
 }
 
 // Sent implements destination.Observer.

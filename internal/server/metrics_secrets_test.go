@@ -98,6 +98,7 @@ metrics: {token: %q}
 	// Let the webhook get the group call, including its dead letter.
 	deadline := time.Now().Add(10 * time.Second)
 	var metrics string
+	wantDead := `roster_destination_dead_total{destination="Hook",type="webhook",workspace="default"} 1`
 	for {
 		req, _ := http.NewRequest(http.MethodGet, srv.base+"/metrics", nil)
 		req.Header.Set("Authorization", "Bearer "+metricsToken)
@@ -108,12 +109,12 @@ metrics: {token: %q}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		metrics = string(b)
-		if strings.Contains(metrics, "roster_destination_dead_total{") || time.Now().After(deadline) {
+		if strings.Contains(metrics, wantDead) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.Contains(metrics, `roster_destination_dead_total{destination="Hook",type="webhook",workspace="default"} 1`) {
+	if !strings.Contains(metrics, wantDead) {
 		t.Errorf("the dead letter was not counted:\n%s", grepLines(metrics, "roster_destination"))
 	}
 	if !strings.Contains(metrics, `roster_ingest_events_total{outcome="accepted",source="web",type="group",workspace="default"}`) {

@@ -223,3 +223,42 @@ func TestMetricsOnASeparateAddressLeaveTheMainOne(t *testing.T) {
 		t.Errorf("MetricsHandler: %d %.200s", rec.Code, rec.Body.String())
 	}
 }
+
+// One round to a webhook that accepts one event, refuses one for good and
+// fails one for now: the destination counters move by one each.
+func TestMetricsCountDeliveriesByOutcome(t *testing.T) {
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) //nolint:errcheck
+		switch r.Header.Get("Idempotency-Key") {
+		case "dead":
+			w.WriteHeader(http.StatusBadRequest)
+		case "retry":
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer hook.Close()
+	cfg := writeConfig(t, "workspaces:\n  - id: default\n    destinations: [{name: Hook, type: webhook, settings: {url: \""+hook.URL+"\"}}]\n")
+	srv := start(t, server.Options{DataDir: t.TempDir(), ConfigPath: cfg, WriteKey: "wk_d", AccessToken: "tok_d"})
+	batch := `{"batch":[{"type":"track","userId":"u","event":"E","messageId":"ok"},
+		{"type":"track","userId":"u","event":"E","messageId":"dead"},
+		{"type":"track","userId":"u","event":"E","messageId":"retry"}]}`
+	if code := post(t, srv.base+"/v1/batch", "wk_d", batch); code != http.StatusOK {
+		t.Fatalf("batch: %d", code)
+	}
+	l := "destination=Hook,type=webhook,workspace=default"
+	var fams map[string]*dto.MetricFamily
+	waitFor(t, func() bool {
+		fams = scrape(t, srv.base+"/metrics", "")
+		return series(fams, "roster_destination_delivered_total")[l] > 0
+	})
+	if d, r, x := series(fams, "roster_destination_delivered_total")[l], series(fams, "roster_destination_retried_total")[l],
+		series(fams, "roster_destination_dead_total")[l]; d != 1 || r != 1 || x != 1 {
+		t.Errorf("delivered %v, retried %v, dead %v; want 1 each", d, r, x)
+	}
+	if n := series(fams, "roster_destination_request_duration_seconds")[l]; n != 3 {
+		t.Errorf("provider requests timed: %v, want 3", n)
+	}
+	if n := series(fams, "roster_destination_retrying_events")[l]; n != 1 {
+		t.Errorf("roster_destination_retrying_events = %v, want 1", n)
+	}
+}
