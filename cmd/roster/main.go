@@ -117,11 +117,17 @@ func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts := server.Options{Out: stdout}
-	var debugAddr string
+	var debugAddr, metricsAddr, logFormat string
 	if err := storeFlags("serve", args, stderr, &opts, func(fs *flag.FlagSet) {
 		fs.StringVar(&opts.Addr, "addr", env("ROSTER_ADDR", ":8080"), "listen address (ROSTER_ADDR)")
 		fs.StringVar(&debugAddr, "debug-addr", env("ROSTER_DEBUG_ADDR", ""), "if set, serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (ROSTER_DEBUG_ADDR)")
+		fs.StringVar(&metricsAddr, "metrics-addr", env("ROSTER_METRICS_ADDR", ""), "if set, serve GET /metrics on this address instead of the main one, e.g. 127.0.0.1:9090 (ROSTER_METRICS_ADDR)")
+		fs.StringVar(&logFormat, "log-format", env("ROSTER_LOG_FORMAT", "text"), "log lines as text or json (ROSTER_LOG_FORMAT)")
 	}); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, logFormat)
+	if err != nil {
 		return err
 	}
 	tuneRuntime(os.LookupEnv)
@@ -131,7 +137,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts.YieldToRequests = true
 	opts.WriteKey = os.Getenv("ROSTER_WRITE_KEY")
 	opts.AccessToken = os.Getenv("ROSTER_ACCESS_TOKEN")
-	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	opts.Logger = logger
+	opts.SeparateMetrics = metricsAddr != ""
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -152,6 +159,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("listen for the profiler: %w", err)
 		}
 		defer serveProfiler(dln, opts.Logger)()
+	}
+	if metricsAddr != "" {
+		mln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			srv.Close()
+			ln.Close()
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		defer serveMetrics(mln, srv.MetricsHandler(), opts.Logger)()
 	}
 	opts.Logger.Info("roster listening", "addr", ln.Addr().String(), "data", opts.DataDir)
 	return srv.Serve(ctx, ln)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"roster/internal/auth"
+	"roster/internal/pipeline"
+	"roster/internal/routes"
 	"roster/internal/store"
 )
 
@@ -18,7 +20,8 @@ import (
 type Reader interface {
 	Log
 	Profiles
-	Progress
+	// The processing route reads how far profiles cover the log.
+	pipeline.PositionSource
 }
 
 // Log is the part of the event log the read API lists.
@@ -66,7 +69,7 @@ const (
 )
 
 // Register adds the routes to mux.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux routes.Mux) {
 	mux.Handle("GET /v1/workspaces/{workspace}/events", h.authorized(h.events))
 	mux.Handle("GET /v1/workspaces/{workspace}/quarantine", h.authorized(h.quarantine))
 	mux.Handle("GET /v1/workspaces/{workspace}/processing", h.inWorkspace(h.processing))

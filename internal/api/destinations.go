@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"roster/internal/destination"
+	"roster/internal/routes"
 	"roster/internal/store"
 )
 
@@ -43,7 +44,7 @@ func NewDestinations(dests Destinations, tokens Tokens) *DestinationsHandler {
 }
 
 // Register adds the routes to mux.
-func (h *DestinationsHandler) Register(mux *http.ServeMux) {
+func (h *DestinationsHandler) Register(mux routes.Mux) {
 	mux.Handle("GET /v1/workspaces/{workspace}/destinations", h.authorized(h.list))
 	mux.Handle("GET /v1/workspaces/{workspace}/destinations/{name}/dead-letters", h.authorized(h.deadLetters))
 	mux.Handle("POST /v1/workspaces/{workspace}/destinations/{name}/redrive", h.authorized(h.redrive))

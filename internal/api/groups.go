@@ -44,6 +44,7 @@ import (
 	"net/http"
 	"strings"
 
+	"roster/internal/routes"
 	"roster/internal/spec"
 	"roster/internal/store"
 )
@@ -54,7 +55,7 @@ func groupNotFound(w http.ResponseWriter) {
 	writeError(w, http.StatusNotFound, "not_found", "Group was not found.")
 }
 
-func (h *Handler) registerGroups(mux *http.ServeMux) {
+func (h *Handler) registerGroups(mux routes.Mux) {
 	mux.Handle("GET /v1/workspaces/{workspace}/groups", h.inWorkspace(h.listGroups))
 	mux.Handle("GET /v1/workspaces/{workspace}/groups/{groupId}", h.inWorkspace(h.group))
 	mux.Handle("GET /v1/workspaces/{workspace}/groups/{groupId}/members", h.inWorkspace(h.groupMembers))

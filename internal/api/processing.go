@@ -1,20 +1,11 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"time"
 
-	"roster/internal/store"
+	"roster/internal/pipeline"
 )
-
-// Progress is what the processing route reads: how far the log goes and
-// how far the profile processor has applied it.
-type Progress interface {
-	Head(ctx context.Context) (int64, error)
-	Cursor(ctx context.Context, name string) (int64, error)
-	Read(ctx context.Context, after int64, limit int) ([]store.Event, error)
-}
 
 // processingView says whether profiles cover the log. LagSeconds is the
 // age of the oldest event not applied yet, 0 when none is behind.
@@ -29,28 +20,10 @@ type processingView struct {
 // one for all workspaces, so the figures are the server's, not the
 // workspace's; any workspace's token may read them.
 func (h *Handler) processing(w http.ResponseWriter, r *http.Request, _ string) {
-	ctx := r.Context()
-	// The cursor first: read after the head, it could pass it.
-	cursor, err := h.read.Cursor(ctx, store.ProfileCursor)
+	p, err := pipeline.ProfilePosition(r.Context(), h.read, time.Now())
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "could not read the profile cursor: "+err.Error())
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "could not "+err.Error())
 		return
 	}
-	head, err := h.read.Head(ctx)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "could not read the log head: "+err.Error())
-		return
-	}
-	v := processingView{Head: head, Cursor: cursor, Behind: max(0, head-cursor)}
-	if v.Behind > 0 {
-		next, err := h.read.Read(ctx, cursor, 1)
-		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "unavailable", "could not read the log: "+err.Error())
-			return
-		}
-		if len(next) == 1 {
-			v.LagSeconds = max(0, time.Since(next[0].ReceivedAt).Seconds())
-		}
-	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, processingView{Head: p.Head, Cursor: p.Cursor, Behind: p.Behind, LagSeconds: p.Lag.Seconds()})
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"roster/internal/auth"
+	"roster/internal/routes"
 	"roster/internal/spec"
 	"roster/internal/store"
 )
@@ -47,7 +48,7 @@ func notFound(w http.ResponseWriter) {
 	writeError(w, http.StatusNotFound, "not_found", "Profile was not found.")
 }
 
-func (h *Handler) registerProfiles(mux *http.ServeMux) {
+func (h *Handler) registerProfiles(mux routes.Mux) {
 	mux.Handle("GET /v1/spaces/{space}/collections/{collection}/profiles/{external_id}/{resource}", withRequestID(http.HandlerFunc(h.profile)))
 	// Everything else under /v1/spaces/ also answers in JSON, as Segment
 	// says its API does for every response.

@@ -28,7 +28,14 @@ type Config struct {
 	// PublicURL is the address browsers reach Roster at, used in the
 	// settings served to analytics.js; by default it is taken from the
 	// request.
-	PublicURL string `yaml:"publicURL"`
+	PublicURL string  `yaml:"publicURL"`
+	Metrics   Metrics `yaml:"metrics"`
+}
+
+// Metrics says who may read GET /metrics.
+type Metrics struct {
+	// Token, when set, must come as "Authorization: Bearer <token>".
+	Token string `yaml:"token"`
 }
 
 // Workspace groups sources, tokens and destinations; data never crosses

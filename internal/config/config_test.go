@@ -31,6 +31,7 @@ workspaces:
 limits: {maxMessageBytes: 1000, maxBatchBytes: 5000, maxBatchMessages: 10}
 dedupWindow: 48h
 publicURL: https://collect.example.com
+metrics: {token: "mt_1"}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +47,9 @@ publicURL: https://collect.example.com
 	}
 	if time.Duration(c.DedupWindow) != 48*time.Hour || c.PublicURL != "https://collect.example.com" {
 		t.Errorf("dedupWindow = %v, publicURL = %q", c.DedupWindow, c.PublicURL)
+	}
+	if c.Metrics.Token != "mt_1" {
+		t.Errorf("metrics.token = %q", c.Metrics.Token)
 	}
 }
 

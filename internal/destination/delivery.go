@@ -61,6 +61,8 @@ type Deliverer struct {
 	// Idle is the pause when there is nothing to send.
 	Idle time.Duration
 	Now  func() time.Time
+	// Observe, when set, counts deliveries and times requests.
+	Observe Observer
 
 	// down counts rounds in which the provider failed every send; while
 	// it is down the cursor waits instead of filling the outbox with the
@@ -186,6 +188,9 @@ func (d *Deliverer) Round(ctx context.Context) (int, time.Duration, error) {
 	}
 	if err := d.outbox.RecordDeliveries(ctx, id, upTo, out); err != nil {
 		return 0, 0, err
+	}
+	if d.Observe != nil {
+		d.Observe.Settled(d.target, len(out.Delivered), len(out.Retry), len(out.Dead))
 	}
 	return len(due) + len(events), pause, nil
 }
@@ -367,7 +372,15 @@ func (d *Deliverer) do(ctx context.Context, r Request) result {
 	for k, vs := range r.Header {
 		req.Header[k] = vs
 	}
+	start := time.Now()
 	resp, err := d.client.Do(req)
+	if d.Observe != nil {
+		status := 0
+		if err == nil {
+			status = resp.StatusCode
+		}
+		d.Observe.Sent(d.target, status, time.Since(start))
+	}
 	if err != nil {
 		return result{verdict: Retry, err: err.Error()}
 	}

@@ -123,3 +123,30 @@ func (m *Manager) Redrive(ctx context.Context, workspace, name string) (int, err
 	}
 	return n, err
 }
+
+// AllStatuses returns the counts of every destination, by workspace.
+func (m *Manager) AllStatuses(ctx context.Context) (map[string][]Status, error) {
+	out := map[string][]Status{}
+	for _, d := range m.deliverers {
+		ws := d.Target().Workspace
+		if _, done := out[ws]; done {
+			continue
+		}
+		st, err := m.Statuses(ctx, ws)
+		if err != nil {
+			return nil, err
+		}
+		out[ws] = st
+	}
+	return out, nil
+}
+
+// Observe sets the observer of every deliverer; call it before Run. Each
+// destination is announced with an empty round, so that its counters exist
+// from the start.
+func (m *Manager) Observe(o Observer) {
+	for _, d := range m.deliverers {
+		d.Observe = o
+		o.Settled(d.Target(), 0, 0, 0)
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"roster/internal/auth"
 	"roster/internal/config"
+	"roster/internal/routes"
 	"roster/internal/spec"
 	"roster/internal/store"
 )
@@ -42,6 +43,8 @@ type Options struct {
 	Now       func() time.Time
 	NewID     func() string
 	Logger    *slog.Logger
+	// Observe, when set, counts every message by its outcome.
+	Observe Observer
 }
 
 // Handler serves the tracking API.
@@ -71,7 +74,7 @@ func New(opts Options) *Handler {
 }
 
 // Register adds the tracking routes to mux.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux routes.Mux) {
 	batch := cors(post(http.HandlerFunc(h.batch)))
 	for _, p := range []string{"/v1/batch", "/v1/import", "/v1/b", "/b"} {
 		mux.Handle(p, batch)
@@ -102,12 +105,15 @@ func (h *Handler) single(w http.ResponseWriter, r *http.Request) {
 		if !h.append(w, r, nil, []store.Quarantined{q}) {
 			return
 		}
+		h.observe(req.src, nil, []string{callType}, outcomeOf(err))
 		writeSpecError(w, http.StatusBadRequest, err)
 		return
 	}
-	if !h.append(w, r, []store.Event{event(req.src, msg)}, nil) {
+	events := []store.Event{event(req.src, msg)}
+	if !h.append(w, r, events, nil) {
 		return
 	}
+	h.observe(req.src, events, nil, "")
 	writeOK(w)
 }
 
@@ -146,6 +152,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 		if !h.append(w, r, nil, []store.Quarantined{q}) {
 			return
 		}
+		h.observe(req.src, nil, []string{""}, Quarantined)
 		writeSpecError(w, http.StatusBadRequest, err)
 		return
 	}
@@ -153,6 +160,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 	events := make([]store.Event, 0, len(b.Messages))
 	rejected := []rejection{} // always a list in the response
 	var quar []store.Quarantined
+	var quarTypes []string
 	for i, raw := range b.Messages {
 		var (
 			msg *spec.Message
@@ -167,6 +175,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			quar = append(quar, quarantined(req.src, msg, req.receivedAt, err, raw))
 			rejected = append(rejected, newRejection(i, msg.MessageID, err))
+			quarTypes = append(quarTypes, msg.Type)
 			continue
 		}
 		events = append(events, event(req.src, msg))
@@ -174,6 +183,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 	if !h.append(w, r, events, quar) {
 		return
 	}
+	h.observe(req.src, events, quarTypes, Rejected)
 	resp := batchResponse{Success: true, Accepted: len(events), Rejected: rejected}
 	status := http.StatusOK
 	if len(events) == 0 && len(rejected) > 0 {

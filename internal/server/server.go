@@ -23,7 +23,10 @@ import (
 	"roster/internal/config"
 	"roster/internal/destination"
 	"roster/internal/ingest"
+	"roster/internal/metrics"
+	"roster/internal/openapi"
 	"roster/internal/pipeline"
+	"roster/internal/routes"
 	"roster/internal/store"
 	"roster/internal/store/pebble"
 	"roster/internal/store/postgres"
@@ -42,6 +45,9 @@ type Options struct {
 	Logger      *slog.Logger
 	// Out receives the first-start instructions.
 	Out io.Writer
+	// SeparateMetrics leaves GET /metrics off the main listener; serve
+	// MetricsHandler on an internal address instead (--metrics-addr).
+	SeparateMetrics bool
 	// YieldToRequests runs the profile processor at the lowest CPU
 	// priority, so that when the CPU is short requests are acknowledged
 	// first and profiles catch up after (pipeline.Processor.Yield).
@@ -56,6 +62,8 @@ type Server struct {
 	processor *pipeline.Processor
 	delivery  *destination.Manager
 	log       *slog.Logger
+	metrics   http.Handler
+	routes    *routes.Recorder
 }
 
 // New opens the store and builds the routes. An unset Logger is
@@ -85,6 +93,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	// Nodes sharing a database take turns at the log's jobs by this name.
 	holder := nodeName()
 	delivery := destination.NewManager(ds, st, st, st, holder, opts.Logger)
+	promReg := metrics.NewRegistry()
+	m := metrics.New(promReg)
+	promReg.MustRegister(metrics.NewState(st, delivery, opts.Logger))
+	delivery.Observe(m)
 	if err := delivery.Start(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -93,6 +105,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	processor.Lease = store.NewKeeper(st, store.ProfileCursor, holder, 15*time.Second)
 	processor.Yield = opts.YieldToRequests
 	mux := http.NewServeMux()
+	routed := routes.NewRecorder(mux)
 	ingest.New(ingest.Options{
 		Log:       st,
 		Sources:   reg,
@@ -100,13 +113,15 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		PublicURL: cfg.PublicURL,
 		NewID:     uuid.NewString,
 		Logger:    opts.Logger,
-	}).Register(mux)
-	api.New(st, reg).WithProfileSettings(profileSettings(cfg)).Register(mux)
-	api.NewDestinations(delivery, reg).Register(mux)
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		Observe:   m,
+	}).Register(routed)
+	api.New(st, reg).WithProfileSettings(profileSettings(cfg)).Register(routed)
+	api.NewDestinations(delivery, reg).Register(routed)
+	routed.Handle("GET /openapi.json", openapi.Handler())
+	routed.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok", "")
 	})
-	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
+	routed.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := st.Ping(ctx); err != nil {
@@ -115,8 +130,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		}
 		writeStatus(w, http.StatusOK, "ready", "")
 	})
-	return &Server{store: st, handler: limitConcurrency(cfg.HTTP.MaxConcurrentRequests, mux), http: cfg.HTTP,
-		processor: processor, delivery: delivery, log: opts.Logger}, nil
+	metricsHandler := metrics.Handler(promReg, cfg.Metrics.Token, opts.Logger)
+	if !opts.SeparateMetrics {
+		routed.Handle("GET /metrics", metricsHandler)
+	}
+	handler := observeRequests(mux, m, newFailureLog(opts.Logger), limitConcurrency(cfg.HTTP.MaxConcurrentRequests, mux))
+	return &Server{store: st, handler: handler, http: cfg.HTTP,
+		processor: processor, delivery: delivery, log: opts.Logger, metrics: metricsHandler, routes: routed}, nil
 }
 
 // nodeName tells this process from the other nodes on the same database.
@@ -176,6 +196,13 @@ func writeStatus(w http.ResponseWriter, code int, status, reason string) {
 
 // Handler is every route of the server.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// Routes returns the pattern of every route the handler serves.
+func (s *Server) Routes() []string { return s.routes.Patterns() }
+
+// MetricsHandler serves GET /metrics, for an internal address of its own
+// (Options.SeparateMetrics).
+func (s *Server) MetricsHandler() http.Handler { return s.metrics }
 
 // Close releases the store after committing what is queued.
 func (s *Server) Close() error { return s.store.Close() }

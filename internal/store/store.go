@@ -71,7 +71,8 @@ type Log interface {
 	// Append stores events and quarantined messages durably: when it
 	// returns nil they survive a crash. An event whose (workspace, source,
 	// messageId) was appended within the dedup window is acknowledged but
-	// not stored again.
+	// not stored again. Append sets the Seq of each event it stored; a
+	// duplicate's Seq stays 0, which is how ingestion counts them.
 	Append(ctx context.Context, events []Event, quarantined []Quarantined) error
 	// Read returns up to limit events with Seq > after, in log order.
 	Read(ctx context.Context, after int64, limit int) ([]Event, error)
@@ -131,4 +132,12 @@ func (o Options) WithDefaults() Options {
 		o.Now = time.Now
 	}
 	return o
+}
+
+// Sizer is what a backend that can tell its size implements: the bytes
+// each part of the data takes ("log", "quarantine", "profiles",
+// "outbox", "other") and "total". A part is an estimate where the backend
+// can only estimate it.
+type Sizer interface {
+	Sizes(ctx context.Context) (map[string]int64, error)
 }

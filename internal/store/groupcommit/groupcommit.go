@@ -114,7 +114,13 @@ func (c *Committer) loop() {
 		// The requests' own contexts must not abort a transaction that
 		// others share.
 		err := c.write(context.Background(), events, quarantined)
+		at := 0
 		for _, r := range batch {
+			// The positions write gave each event go back to its caller.
+			for i := range r.events {
+				r.events[i].Seq = events[at+i].Seq
+			}
+			at += len(r.events)
 			r.result <- err
 		}
 		clear(batch)

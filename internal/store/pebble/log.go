@@ -144,9 +144,11 @@ func (s *Store) apply(b *pebble.Batch, events []store.Event, keys []store.DedupK
 	var key []byte
 	for i := range events {
 		if !fresh[i] {
+			events[i].Seq = 0
 			continue
 		}
 		seq++
+		events[i].Seq = seq
 		key = appendInt64(append(key[:0], prefixEvent), seq)
 		if err := b.Set(key, values[i], nil); err != nil {
 			return fmt.Errorf("pebble: write event: %w", err)

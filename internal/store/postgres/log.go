@@ -32,10 +32,10 @@ func (s *Store) write(ctx context.Context, events []store.Event, quarantined []s
 	now := s.opts.Now()
 	unique, keys := firstCopies(events)
 	pruneDue := !now.Before(s.prune.next)
-	var pruned int64
+	var pruned, head int64
+	var fresh map[store.DedupKey]bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var head int64
-		fresh := map[store.DedupKey]bool{}
+		fresh = map[store.DedupKey]bool{}
 		b := &pgx.Batch{}
 		b.Queue("SELECT seq FROM log_head WHERE id = 1 FOR UPDATE").QueryRow(func(r pgx.Row) error { return r.Scan(&head) })
 		if len(unique) > 0 {
@@ -72,7 +72,24 @@ func (s *Store) write(ctx context.Context, events []store.Event, quarantined []s
 	if pruneDue {
 		s.prune.done(now, pruned)
 	}
+	setPositions(events, fresh, head)
 	return nil
+}
+
+// setPositions gives each stored event the position copyEvents gave it
+// (the first copy of each fresh key, in order, after head) and a
+// duplicate 0.
+func setPositions(events []store.Event, fresh map[store.DedupKey]bool, head int64) {
+	stored := make(map[store.DedupKey]bool, len(fresh))
+	for i := range events {
+		events[i].Seq = 0
+		k := store.KeyOf(&events[i])
+		if fresh[k] && !stored[k] {
+			stored[k] = true
+			head++
+			events[i].Seq = head
+		}
+	}
 }
 
 // copyEvents stores the fresh events, in their order, at the positions

@@ -41,6 +41,8 @@ func Run(t *testing.T, open Opener) {
 func RunLog(t *testing.T, open Opener) {
 	t.Run("AppendAndRead", func(t *testing.T) { testAppendAndRead(t, open) })
 	t.Run("Dedup", func(t *testing.T) { testDedup(t, open) })
+	t.Run("AppendSetsPositions", func(t *testing.T) { testAppendSetsPositions(t, open) })
+	t.Run("Sizes", func(t *testing.T) { testSizes(t, open) })
 	t.Run("DedupWindow", func(t *testing.T) { testDedupWindow(t, open) })
 	t.Run("ConcurrentAppends", func(t *testing.T) { testConcurrentAppends(t, open) })
 	t.Run("RecentEventsPaging", func(t *testing.T) { testRecentEventsPaging(t, open) })
