@@ -130,10 +130,15 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 		key := ""
 		if b != nil {
 			key = b.WriteKey
-			if key == "" && len(b.Messages) > 0 {
+			if key == "" {
 				// analytics.js puts the key in every message too.
-				if m, _ := req.n.Normalize(b.Messages[0], "", &b.Defaults, req.receivedAt); m != nil {
-					key = m.WriteKey
+				for i, raw := range b.Messages {
+					if b.Broken[i] == nil {
+						if m, _ := req.n.Normalize(raw, "", &b.Defaults, req.receivedAt); m != nil {
+							key = m.WriteKey
+						}
+						break
+					}
 				}
 			}
 		}
@@ -158,7 +163,9 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 			msg *spec.Message
 			err error
 		)
-		if len(raw) > h.opts.Limits.MaxMessageBytes {
+		if broken := b.Broken[i]; broken != nil {
+			msg, err = &spec.Message{}, broken
+		} else if len(raw) > h.opts.Limits.MaxMessageBytes {
 			msg = &spec.Message{}
 			err = &spec.Error{Code: spec.CodeTooLarge, Message: fmt.Sprintf("message is larger than the limit of %d bytes", h.opts.Limits.MaxMessageBytes)}
 		} else {

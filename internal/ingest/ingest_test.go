@@ -1052,7 +1052,8 @@ func TestMalformedJSON(t *testing.T) {
 		{"single, syntax error", "/v1/track", basic(keyWeb, true), `{"userId":"u1" "event":"x"}`, "invalid_json", "", true},
 		{"single, empty body", "/v1/identify", basic(keyWeb, true), ``, "invalid_json", "", true},
 		{"single, trailing data", "/v1/identify", basic(keyWeb, true), `{"userId":"u1"} {}`, "invalid_json", "", true},
-		{"batch, authenticated", "/v1/batch", basic(keyWeb, true), `{"batch":[{"type":"group",}]}`, "invalid_json", "", true},
+		{"batch, authenticated", "/v1/batch", basic(keyWeb, true), `{"batch":[{"type":"group"}],}`, "invalid_json", "", true},
+		{"batch, broken after its array", "/v1/batch", basic(keyWeb, true), `{"batch":[{"type":"group",}] "context":{}}`, "invalid_json", "", true},
 		{"batch, truncated", "/v1/import", basic(keyWeb, true), `{"batch":[`, "invalid_json", "", true},
 		{"batch without batch", "/v1/batch", basic(keyWeb, true), `{"messages":[]}`, "missing_field", "batch", true},
 		{"batch not an array", "/v1/batch", basic(keyWeb, true), `{"batch":{}}`, "invalid_type", "batch", true},
@@ -1398,6 +1399,7 @@ func TestHostileInput(t *testing.T) {
 	limits := config.DefaultLimits
 	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
 	tenMB := `{"userId":"u1","event":"x","properties":{"s":"` + strings.Repeat("a", 10<<20) + `"}}`
+	// Messages of an intact batch that cannot be parsed: broken_test.go.
 	tests := []struct {
 		name    string
 		path    string
@@ -1411,12 +1413,9 @@ func TestHostileInput(t *testing.T) {
 	}{
 		{"100k [ as a single call", "/v1/track", strings.Repeat("[", 100_000), false, 413, "too_large", false},
 		{"100k [ in a batch", "/v1/batch", `{"batch":` + strings.Repeat("[", 100_000), false, 400, "invalid_json", true},
-		{"100k [] nested in a batch", "/v1/batch", `{"batch":[` + deep(100_000) + `]}`, false, 400, "invalid_json", true},
 		{"15k [] nested in properties", "/v1/track", `{"userId":"u1","event":"x","properties":{"a":` + deep(15_000) + `}}`, false, 400, "invalid_json", true},
-		{"20k {} nested in a batch message's traits", "/v1/batch", `{"batch":[{"type":"group","userId":"u1","groupId":"g","traits":` + strings.Repeat(`{"":`, 20_000) + "1" + strings.Repeat("}", 20_000) + `}]}`, false, 400, "invalid_json", true},
 		{"invalid UTF-8 in a value", "/v1/track", "{\"userId\":\"u1\",\"event\":\"caf\xe9\"}", false, 400, "invalid_json", true},
 		{"invalid UTF-8 in a name", "/v1/track", "{\"userId\":\"u1\",\"event\":\"x\",\"\xff\xfe\":1}", false, 400, "invalid_json", true},
-		{"invalid UTF-8 in a batch message", "/v1/batch", "{\"batch\":[{\"type\":\"track\",\"userId\":\"u1\",\"event\":\"\xc3\x28\"}]}", false, 400, "invalid_json", true},
 		{"lone surrogate escape", "/v1/track", `{"userId":"u1","event":"\ud800"}`, false, 400, "invalid_json", true},
 		{"raw control character", "/v1/track", "{\"userId\":\"u1\",\"event\":\"a\x01b\"}", false, 400, "invalid_json", true},
 		{"duplicate keys", "/v1/group", `{"userId":"u1","groupId":"g1","groupId":"g2"}`, false, 400, "invalid_json", true},
