@@ -22,7 +22,8 @@ import (
 )
 
 // Appender is where accepted and quarantined messages go; Append returns
-// once they are durable.
+// once they are durable, with each event's Seq set as store.Log's says: 0
+// for a duplicate.
 type Appender interface {
 	Append(ctx context.Context, events []store.Event, quarantined []store.Quarantined) error
 }
@@ -105,10 +106,11 @@ func (h *Handler) single(w http.ResponseWriter, r *http.Request) {
 		writeSpecError(w, http.StatusBadRequest, err)
 		return
 	}
-	if !h.append(w, r, []store.Event{event(req.src, msg)}, nil) {
+	events := []store.Event{event(req.src, msg)}
+	if !h.append(w, r, events, nil) {
 		return
 	}
-	writeOK(w)
+	writeOK(w, events[0].Seq == 0)
 }
 
 // batch handles /v1/batch, /v1/import and analytics.js's /b and /v1/b.
@@ -181,7 +183,13 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 	if !h.append(w, r, events, quar) {
 		return
 	}
-	resp := batchResponse{Success: true, Accepted: len(events), Rejected: rejected}
+	stored := 0
+	for i := range events {
+		if events[i].Seq != 0 { // the log leaves a duplicate's Seq at 0
+			stored++
+		}
+	}
+	resp := batchResponse{Success: true, Accepted: stored, Duplicates: len(events) - stored, Rejected: rejected}
 	status := http.StatusOK
 	if len(events) == 0 && len(rejected) > 0 {
 		// Nothing usable: a 4xx, which SDKs do not retry.

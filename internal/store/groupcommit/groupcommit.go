@@ -114,7 +114,11 @@ func (c *Committer) loop() {
 		// The requests' own contexts must not abort a transaction that
 		// others share.
 		err := c.write(context.Background(), events, quarantined)
+		// The write set each event's Seq in the shared slice; each
+		// request reads it back in its own.
+		off := 0
 		for _, r := range batch {
+			off += copy(r.events, events[off:off+len(r.events)])
 			r.result <- err
 		}
 		clear(batch)

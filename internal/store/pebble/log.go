@@ -143,10 +143,12 @@ func (s *Store) apply(b *pebble.Batch, events []store.Event, keys []store.DedupK
 	seq := a.seq
 	var key []byte
 	for i := range events {
+		events[i].Seq = 0 // a duplicate, unless stored below
 		if !fresh[i] {
 			continue
 		}
 		seq++
+		events[i].Seq = seq
 		key = appendInt64(append(key[:0], prefixEvent), seq)
 		if err := b.Set(key, values[i], nil); err != nil {
 			return fmt.Errorf("pebble: write event: %w", err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 func RunLog(t *testing.T, open Opener) {
 	t.Run("AppendAndRead", func(t *testing.T) { testAppendAndRead(t, open) })
 	t.Run("Dedup", func(t *testing.T) { testDedup(t, open) })
+	t.Run("AppendSetsSeq", func(t *testing.T) { testAppendSetsSeq(t, open) })
 	t.Run("DedupWindow", func(t *testing.T) { testDedupWindow(t, open) })
 	t.Run("ConcurrentAppends", func(t *testing.T) { testConcurrentAppends(t, open) })
 	t.Run("RecentEventsPaging", func(t *testing.T) { testRecentEventsPaging(t, open) })
@@ -137,16 +139,26 @@ func testDedup(t *testing.T, open Opener) {
 	// another source and workspace (which are different messages).
 	mustAppend(t, s, []store.Event{Event("ws", "web", "m1"), Event("ws", "web", "m1")}, nil)
 	mustAppend(t, s, []store.Event{Event("ws", "web", "m1"), Event("ws", "ios", "m1"), Event("ws2", "web", "m1")}, nil)
-	// Concurrent appends of the same id.
-	var wg sync.WaitGroup
+	// Concurrent appends of the same id: one of them stores it.
+	var (
+		wg     sync.WaitGroup
+		stored atomic.Int64
+	)
 	for range 8 {
 		wg.Go(func() {
-			if err := s.Append(context.Background(), []store.Event{Event("ws", "web", "m2")}, nil); err != nil {
+			evs := []store.Event{Event("ws", "web", "m2")}
+			if err := s.Append(context.Background(), evs, nil); err != nil {
 				t.Errorf("Append: %v", err)
+			}
+			if evs[0].Seq != 0 {
+				stored.Add(1)
 			}
 		})
 	}
 	wg.Wait()
+	if n := stored.Load(); n != 1 {
+		t.Errorf("%d of 8 concurrent appends of one id say they stored it, want 1", n)
+	}
 	got := readAll(t, s)
 	count := map[string]int{}
 	for _, e := range got {
@@ -155,6 +167,27 @@ func testDedup(t *testing.T, open Opener) {
 	want := map[string]int{"ws/web/m1": 1, "ws/ios/m1": 1, "ws2/web/m1": 1, "ws/web/m2": 1}
 	if fmt.Sprint(count) != fmt.Sprint(want) {
 		t.Errorf("stored %v, want %v", count, want)
+	}
+}
+
+// Append tells which events it stored: their Seq, and 0 for a repeat of an
+// earlier append or of an earlier event of the same append.
+func testAppendSetsSeq(t *testing.T, open Opener) {
+	s := open(t, store.Options{})
+	first := []store.Event{Event("ws", "web", "a"), Event("ws", "web", "b"), Event("ws", "web", "a")}
+	first[2].Seq = 99 // whatever the caller left there
+	mustAppend(t, s, first, nil)
+	second := []store.Event{Event("ws", "web", "b"), Event("ws", "web", "c")}
+	mustAppend(t, s, second, nil)
+	got := readAll(t, s)
+	if len(got) != 3 {
+		t.Fatalf("stored %d events, want 3", len(got))
+	}
+	want := []int64{got[0].Seq, got[1].Seq, 0, 0, got[2].Seq}
+	for i, e := range append(first, second...) {
+		if e.Seq != want[i] {
+			t.Errorf("event %d (%s): Seq %d, want %d", i, e.MessageID, e.Seq, want[i])
+		}
 	}
 }
 
