@@ -235,6 +235,9 @@ func (c *converter) appendEvents(ctx context.Context, st *pebble.Store, batch []
 		latest = max(latest, batch[i].ReceivedAt.UnixNano())
 	}
 	c.clock.Store(latest)
+	// Append sets each event's Seq to its new position: the old ones are
+	// kept for the error.
+	firstSeq, lastSeq := batch[0].Seq, batch[len(batch)-1].Seq
 	if err := st.Append(ctx, batch, nil); err != nil {
 		return err
 	}
@@ -245,7 +248,7 @@ func (c *converter) appendEvents(ctx context.Context, st *pebble.Store, batch []
 	if taken := head - before; taken != int64(len(batch)) {
 		return fmt.Errorf("the new log took %d of the %d events of old seqs %d-%d for repeats of earlier messageIds "+
 			"(they came again after the old dedup window); convert with a config whose dedupWindow is shorter than %s",
-			int64(len(batch))-taken, len(batch), batch[0].Seq, batch[len(batch)-1].Seq, c.window)
+			int64(len(batch))-taken, len(batch), firstSeq, lastSeq, c.window)
 	}
 	return nil
 }

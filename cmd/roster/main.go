@@ -205,6 +205,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the traffic: the same seed sends the same messages (with new messageIds)")
 	fs.DurationVar(&cfg.Timeout, "timeout", loadgen.DefaultTimeout, "timeout of each request")
 	fs.DurationVar(&cfg.VerifyTimeout, "verify-timeout", loadgen.DefaultVerifyTimeout, "time --verify may take")
+	fs.DurationVar(&cfg.Window, "window", 0, "also report latency for each window of this length (a soak: --duration 10m --window 1m)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err

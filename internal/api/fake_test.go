@@ -278,6 +278,13 @@ func (f *fakeStore) ExternalIDs(ctx context.Context, ws, key string) ([]store.Ex
 		return nil, err
 	}
 	ids := slices.Clone(u.ids)
+	// The last user id given is the current one, as in a profile record.
+	for i := len(ids) - 1; i >= 0; i-- {
+		if ids[i].Type == store.IDUserID {
+			ids[i].Current = true
+			break
+		}
+	}
 	slices.Reverse(ids)
 	return ids, nil
 }

@@ -237,18 +237,15 @@ func (h *Handler) groupMembers(w http.ResponseWriter, r *http.Request, ws string
 	data := make([]memberView, 0, len(ms))
 	for _, m := range ms {
 		v := memberView{ExternalIDs: make([]externalIDView, len(m.ids)), FirstSeen: timeValue(m.FirstSeen), LastSeen: timeValue(m.LastSeen)}
-		var userIDAt store.ExternalID
 		for i, x := range m.ids {
 			v.ExternalIDs[i] = userExternalID(x)
-			switch x.Type {
-			case store.IDAnonymousID:
+			switch {
+			case x.Type == store.IDAnonymousID:
 				v.AnonymousIDs = append(v.AnonymousIDs, x.ID)
-			case store.IDUserID:
-				// A profile that aliases merged may hold several user
-				// ids; the first one it had names it.
-				if v.UserID == "" || x.CreatedAt.Before(userIDAt.CreatedAt) {
-					v.UserID, userIDAt = x.ID, x
-				}
+			case x.Type == store.IDUserID && x.Current:
+				// After an alias chain (u1 → u2 → u3) the member is the
+				// user id it goes by now; the others are in external_ids.
+				v.UserID = x.ID
 			}
 		}
 		data = append(data, v)

@@ -187,8 +187,9 @@ func TestGroupMembers(t *testing.T) {
 		m.FirstSeen != "2024-05-01T12:00:00.000Z" || m.LastSeen != "2024-05-01T13:00:00.000Z" {
 		t.Errorf("usr_1 %+v", m)
 	}
-	if m.ExternalIDs[2]["first_message_id"] != "m-u1" || m.ExternalIDs[2]["collection"] != "users" {
-		t.Errorf("external id %v", m.ExternalIDs[2])
+	// The user id it goes by comes first.
+	if m.ExternalIDs[0]["first_message_id"] != "m-u1" || m.ExternalIDs[0]["collection"] != "users" {
+		t.Errorf("external id %v", m.ExternalIDs[0])
 	}
 
 	// user_id and anonymous_ids are left out when there are none.

@@ -121,14 +121,21 @@ func (h *Handler) memberPage(r *http.Request, ws, groupID, after string, limit i
 	return out, c, nil
 }
 
-// memberIDs returns a member's external ids in (type, id) order. A member
-// whose user vanished between the two reads (a rebuild) has none.
+// memberIDs returns a member's external ids: the user id it goes by now
+// first, then the others in (type, id) order. A member whose user vanished
+// between the two reads (a rebuild) has none.
 func (h *Handler) memberIDs(ctx context.Context, ws, userKey string) ([]store.ExternalID, error) {
 	ids, err := h.read.ExternalIDs(ctx, ws, userKey)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	slices.SortFunc(ids, func(a, b store.ExternalID) int {
+		if a.Current != b.Current {
+			if a.Current {
+				return -1
+			}
+			return 1
+		}
 		return cmp.Or(strings.Compare(a.Type, b.Type), strings.Compare(a.ID, b.ID))
 	})
 	return ids, err

@@ -644,9 +644,13 @@ func TestLinks(t *testing.T) {
 	if len(p.Data) != 2 || p.Data[0].ToCollection != "users" || len(p.Data[0].ExternalIDs) != 3 || len(p.Data[1].ExternalIDs) != 2 {
 		t.Fatalf("account links %+v", p)
 	}
-	want = map[string]any{"id": "a1", "type": "anonymous_id", "source_id": "web", "collection": "users", "created_at": "2024-05-01T12:00:00.000Z", "encoding": "none"}
+	// The user id the member goes by first, then the others by type and id.
+	want = map[string]any{"id": "u1", "type": "user_id", "source_id": "server", "collection": "users", "created_at": "2024-05-01T12:01:00.000Z", "encoding": "none"}
 	if fmt.Sprint(p.Data[0].ExternalIDs[0]) != fmt.Sprint(want) {
 		t.Errorf("member id %v, want %v", p.Data[0].ExternalIDs[0], want)
+	}
+	if p.Data[0].ExternalIDs[1]["id"] != "a1" || p.Data[0].ExternalIDs[2]["id"] != "a2" {
+		t.Errorf("member ids after the current one %v, want a1, a2", p.Data[0].ExternalIDs[1:])
 	}
 
 	// 45 members: pages of 20 by default.

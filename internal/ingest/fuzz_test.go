@@ -29,7 +29,10 @@ type memLog struct {
 func (m *memLog) Append(_ context.Context, ev []store.Event, q []store.Quarantined) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.events = append(m.events, ev...)
+	for i := range ev {
+		ev[i].Seq = int64(len(m.events)) + 1 // stored, as a log says it
+		m.events = append(m.events, ev[i])
+	}
 	m.quar = append(m.quar, q...)
 	return nil
 }

@@ -23,7 +23,8 @@ import (
 )
 
 // Appender is where accepted and quarantined messages go; Append returns
-// once they are durable.
+// once they are durable, with each event's Seq set as store.Log's says: 0
+// for a duplicate.
 type Appender interface {
 	Append(ctx context.Context, events []store.Event, quarantined []store.Quarantined) error
 }
@@ -114,7 +115,7 @@ func (h *Handler) single(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.observe(req.src, events, nil, "")
-	writeOK(w)
+	writeOK(w, events[0].Seq == 0)
 }
 
 // batch handles /v1/batch, /v1/import and analytics.js's /b and /v1/b.
@@ -136,10 +137,15 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 		key := ""
 		if b != nil {
 			key = b.WriteKey
-			if key == "" && len(b.Messages) > 0 {
+			if key == "" {
 				// analytics.js puts the key in every message too.
-				if m, _ := req.n.Normalize(b.Messages[0], "", &b.Defaults, req.receivedAt); m != nil {
-					key = m.WriteKey
+				for i, raw := range b.Messages {
+					if b.Broken[i] == nil {
+						if m, _ := req.n.Normalize(raw, "", &b.Defaults, req.receivedAt); m != nil {
+							key = m.WriteKey
+						}
+						break
+					}
 				}
 			}
 		}
@@ -166,7 +172,9 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 			msg *spec.Message
 			err error
 		)
-		if len(raw) > h.opts.Limits.MaxMessageBytes {
+		if broken := b.Broken[i]; broken != nil {
+			msg, err = &spec.Message{}, broken
+		} else if len(raw) > h.opts.Limits.MaxMessageBytes {
 			msg = &spec.Message{}
 			err = &spec.Error{Code: spec.CodeTooLarge, Message: fmt.Sprintf("message is larger than the limit of %d bytes", h.opts.Limits.MaxMessageBytes)}
 		} else {
@@ -184,7 +192,13 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.observe(req.src, events, quarTypes, Rejected)
-	resp := batchResponse{Success: true, Accepted: len(events), Rejected: rejected}
+	stored := 0
+	for i := range events {
+		if events[i].Seq != 0 { // the log leaves a duplicate's Seq at 0
+			stored++
+		}
+	}
+	resp := batchResponse{Success: true, Accepted: stored, Duplicates: len(events) - stored, Rejected: rejected}
 	status := http.StatusOK
 	if len(events) == 0 && len(rejected) > 0 {
 		// Nothing usable: a 4xx, which SDKs do not retry.

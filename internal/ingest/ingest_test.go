@@ -298,7 +298,7 @@ func assertError(t *testing.T, r response, status int, code, field string) {
 	}
 	for k := range r.body {
 		switch k {
-		case "success", "code", "field", "message", "accepted", "rejected":
+		case "success", "code", "field", "message", "accepted", "duplicates", "rejected":
 		default:
 			t.Errorf("unexpected member %q in error body %s", k, r.raw)
 		}
@@ -307,11 +307,12 @@ func assertError(t *testing.T, r response, status int, code, field string) {
 
 // batchResult is a decoded batch response.
 type batchResult struct {
-	Success  *bool  `json:"success"`
-	Code     string `json:"code"`
-	Message  string `json:"message"`
-	Accepted *int   `json:"accepted"`
-	Rejected []struct {
+	Success    *bool  `json:"success"`
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	Accepted   *int   `json:"accepted"`
+	Duplicates *int   `json:"duplicates"`
+	Rejected   []struct {
 		Index     *int   `json:"index"`
 		MessageID string `json:"messageId"`
 		Code      string `json:"code"`
@@ -327,8 +328,8 @@ func decodeBatch(t *testing.T, r response) batchResult {
 	if err := json.Unmarshal(r.raw, &b); err != nil {
 		t.Fatalf("batch response: %v: %s", err, r.raw)
 	}
-	if b.Success == nil || b.Accepted == nil {
-		t.Fatalf("batch response lacks success or accepted: %s", r.raw)
+	if b.Success == nil || b.Accepted == nil || b.Duplicates == nil {
+		t.Fatalf("batch response lacks success, accepted or duplicates: %s", r.raw)
 	}
 	if !bytes.Contains(r.raw, []byte(`"rejected":[`)) {
 		t.Errorf("rejected must always be a list: %s", r.raw)
@@ -1052,7 +1053,8 @@ func TestMalformedJSON(t *testing.T) {
 		{"single, syntax error", "/v1/track", basic(keyWeb, true), `{"userId":"u1" "event":"x"}`, "invalid_json", "", true},
 		{"single, empty body", "/v1/identify", basic(keyWeb, true), ``, "invalid_json", "", true},
 		{"single, trailing data", "/v1/identify", basic(keyWeb, true), `{"userId":"u1"} {}`, "invalid_json", "", true},
-		{"batch, authenticated", "/v1/batch", basic(keyWeb, true), `{"batch":[{"type":"group",}]}`, "invalid_json", "", true},
+		{"batch, authenticated", "/v1/batch", basic(keyWeb, true), `{"batch":[{"type":"group"}],}`, "invalid_json", "", true},
+		{"batch, broken after its array", "/v1/batch", basic(keyWeb, true), `{"batch":[{"type":"group",}] "context":{}}`, "invalid_json", "", true},
 		{"batch, truncated", "/v1/import", basic(keyWeb, true), `{"batch":[`, "invalid_json", "", true},
 		{"batch without batch", "/v1/batch", basic(keyWeb, true), `{"messages":[]}`, "missing_field", "batch", true},
 		{"batch not an array", "/v1/batch", basic(keyWeb, true), `{"batch":{}}`, "invalid_type", "batch", true},
@@ -1082,16 +1084,22 @@ func TestMalformedJSON(t *testing.T) {
 	}
 }
 
+// A repeated messageId is acknowledged (an SDK retrying must not be told
+// to retry again) and stored once; the answer says it was a duplicate, so
+// that a client can tell, and accepted counts only what was stored.
 func TestDuplicateMessageID(t *testing.T) {
 	s := newServer(t, config.DefaultLimits)
-	for range 2 {
-		assertOK(t, s.post(t, "/v1/group", keyWeb, groupBody("dup")))
+	assertOK(t, s.post(t, "/v1/group", keyWeb, groupBody("dup")))
+	r := s.post(t, "/v1/group", keyWeb, groupBody("dup"))
+	if r.status != http.StatusOK || string(bytes.TrimSpace(r.raw)) != `{"success":true,"accepted":0,"duplicates":1}` {
+		t.Errorf("repeated single call: status %d: %s; want 200 saying it was a duplicate", r.status, r.raw)
 	}
 	// Retried batches and duplicates inside one batch are acknowledged too.
-	for range 2 {
+	for i, want := range []struct{ accepted, duplicates int }{{1, 2}, {0, 3}} {
 		r := s.post(t, "/v1/batch", keyWeb, batchOf(typed("group", groupBody("dup")), typed("group", groupBody("dup-2")), typed("group", groupBody("dup-2"))))
-		if r.status != http.StatusOK || r.body["success"] != true {
-			t.Fatalf("status %d: %s", r.status, r.raw)
+		b := decodeBatch(t, r)
+		if r.status != http.StatusOK || !*b.Success || *b.Accepted != want.accepted || b.Duplicates == nil || *b.Duplicates != want.duplicates {
+			t.Fatalf("batch %d: status %d: %s; want accepted %d, duplicates %d", i, r.status, r.raw, want.accepted, want.duplicates)
 		}
 	}
 	// The same id from another source is another message.
@@ -1398,6 +1406,7 @@ func TestHostileInput(t *testing.T) {
 	limits := config.DefaultLimits
 	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
 	tenMB := `{"userId":"u1","event":"x","properties":{"s":"` + strings.Repeat("a", 10<<20) + `"}}`
+	// Messages of an intact batch that cannot be parsed: broken_test.go.
 	tests := []struct {
 		name    string
 		path    string
@@ -1411,12 +1420,9 @@ func TestHostileInput(t *testing.T) {
 	}{
 		{"100k [ as a single call", "/v1/track", strings.Repeat("[", 100_000), false, 413, "too_large", false},
 		{"100k [ in a batch", "/v1/batch", `{"batch":` + strings.Repeat("[", 100_000), false, 400, "invalid_json", true},
-		{"100k [] nested in a batch", "/v1/batch", `{"batch":[` + deep(100_000) + `]}`, false, 400, "invalid_json", true},
 		{"15k [] nested in properties", "/v1/track", `{"userId":"u1","event":"x","properties":{"a":` + deep(15_000) + `}}`, false, 400, "invalid_json", true},
-		{"20k {} nested in a batch message's traits", "/v1/batch", `{"batch":[{"type":"group","userId":"u1","groupId":"g","traits":` + strings.Repeat(`{"":`, 20_000) + "1" + strings.Repeat("}", 20_000) + `}]}`, false, 400, "invalid_json", true},
 		{"invalid UTF-8 in a value", "/v1/track", "{\"userId\":\"u1\",\"event\":\"caf\xe9\"}", false, 400, "invalid_json", true},
 		{"invalid UTF-8 in a name", "/v1/track", "{\"userId\":\"u1\",\"event\":\"x\",\"\xff\xfe\":1}", false, 400, "invalid_json", true},
-		{"invalid UTF-8 in a batch message", "/v1/batch", "{\"batch\":[{\"type\":\"track\",\"userId\":\"u1\",\"event\":\"\xc3\x28\"}]}", false, 400, "invalid_json", true},
 		{"lone surrogate escape", "/v1/track", `{"userId":"u1","event":"\ud800"}`, false, 400, "invalid_json", true},
 		{"raw control character", "/v1/track", "{\"userId\":\"u1\",\"event\":\"a\x01b\"}", false, 400, "invalid_json", true},
 		{"duplicate keys", "/v1/group", `{"userId":"u1","groupId":"g1","groupId":"g2"}`, false, 400, "invalid_json", true},

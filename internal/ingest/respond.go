@@ -19,13 +19,22 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
+// batchResponse says what became of a batch's messages: Accepted were
+// stored, Duplicates repeated a messageId already stored (earlier, or
+// earlier in the batch) and were acknowledged without being stored again,
+// Rejected were quarantined. The Segment SDKs only read the status.
 type batchResponse struct {
-	Success  bool        `json:"success"`
-	Code     string      `json:"code,omitempty"`
-	Message  string      `json:"message,omitempty"`
-	Accepted int         `json:"accepted"`
-	Rejected []rejection `json:"rejected"`
+	Success    bool        `json:"success"`
+	Code       string      `json:"code,omitempty"`
+	Message    string      `json:"message,omitempty"`
+	Accepted   int         `json:"accepted"`
+	Duplicates int         `json:"duplicates"`
+	Rejected   []rejection `json:"rejected"`
 }
+
+// duplicateBody answers a single call whose messageId was already stored,
+// in the batch answer's terms.
+var duplicateBody = []byte(`{"success":true,"accepted":0,"duplicates":1}` + "\n")
 
 // rejection tells an SDK which message of a batch was refused and why.
 type rejection struct {
@@ -45,9 +54,13 @@ func newRejection(i int, messageID string, err error) rejection {
 	return r
 }
 
-func writeOK(w http.ResponseWriter) {
+func writeOK(w http.ResponseWriter, duplicate bool) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(okBody) //nolint:errcheck // nothing to do about a failed write
+	body := okBody
+	if duplicate {
+		body = duplicateBody
+	}
+	w.Write(body) //nolint:errcheck // nothing to do about a failed write
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

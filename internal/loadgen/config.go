@@ -76,6 +76,10 @@ type Config struct {
 	ProgressEvery time.Duration
 	// Label names the run in progress lines and reports.
 	Label string
+	// Window, with a Duration, also reports latency and acknowledged
+	// events for each window of that length, so that a long run (a soak)
+	// shows whether they stay flat from its first minute to its last.
+	Window time.Duration
 }
 
 // Defaults are the values a zero field of Config takes.
@@ -145,6 +149,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("batch must be from 1 to %d", MaxBatch)
 	case c.Rate < 0:
 		return c, errors.New("rate cannot be negative")
+	case c.Window < 0 || c.Window > 0 && c.Duration == 0:
+		return c, errors.New("a window needs a duration, and cannot be negative")
 	case c.Groups < 1 || c.Users < 1:
 		return c, errors.New("groups and users must be at least 1")
 	case c.Verify && c.Token == "":

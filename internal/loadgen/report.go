@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Report is a bench: the run against the floor when asked, then the run
@@ -166,8 +167,25 @@ func (r *Report) WriteText(w io.Writer) error {
 			details(&b, res, r.Floor != nil)
 		}
 	}
+	if r.Target != nil && len(r.Target.Windows) > 0 {
+		writeWindows(&b, r.Target.Windows)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeWindows lists the run's windows, so that a drift from the first to
+// the last shows.
+func writeWindows(b *strings.Builder, ws []Window) {
+	b.WriteString("\nby window:\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "from\tacked\tp50\tp90\tp99\tmax\t\n")
+	for _, w := range ws {
+		l := w.Latency
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", time.Duration(w.StartSeconds*float64(time.Second)).Round(time.Second),
+			thousands(w.Acked), fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.Max))
+	}
+	tw.Flush() //nolint:errcheck // a strings.Builder
 }
 
 func details(b *strings.Builder, res *Result, labelled bool) {

@@ -51,6 +51,54 @@ type Result struct {
 	Processing *Processing `json:"processing,omitempty"`
 	// Warmup is what the warm-up before the run sent, counted nowhere else.
 	Warmup *Warmup `json:"warmup,omitempty"`
+	// Windows are the run's successive windows of Config.Window.
+	Windows []Window `json:"windows,omitempty"`
+}
+
+// Window is what one window of a run measured: the requests answered 200
+// that ended in it.
+type Window struct {
+	StartSeconds float64 `json:"startSeconds"`
+	Acked        int64   `json:"acked"`
+	Latency      Latency `json:"latencyMs"`
+}
+
+// windows records per window of a run; nil records nothing.
+type windows struct {
+	start  time.Time
+	length time.Duration
+	hists  []histogram
+	acked  []atomic.Int64
+}
+
+func newWindows(cfg Config, start time.Time) *windows {
+	if cfg.Window <= 0 {
+		return nil
+	}
+	n := int((cfg.Duration + cfg.Window - 1) / cfg.Window)
+	return &windows{start: start, length: cfg.Window, hists: make([]histogram, n), acked: make([]atomic.Int64, n)}
+}
+
+// record files a request answered now; one that ends after the last
+// window (the run's last requests) counts in the last.
+func (w *windows) record(latency time.Duration, acked int) {
+	if w == nil {
+		return
+	}
+	i := min(int(time.Since(w.start)/w.length), len(w.hists)-1)
+	w.hists[i].record(latency)
+	w.acked[i].Add(int64(acked))
+}
+
+func (w *windows) result() []Window {
+	if w == nil {
+		return nil
+	}
+	out := make([]Window, len(w.hists))
+	for i := range w.hists {
+		out[i] = Window{StartSeconds: (time.Duration(i) * w.length).Seconds(), Acked: w.acked[i].Load(), Latency: w.hists[i].summary()}
+	}
+	return out
 }
 
 // Warmup is what a warm-up sent.
@@ -140,6 +188,7 @@ type runner struct {
 	traffic *traffic
 	client  *http.Client
 	hist    histogram
+	windows *windows
 	acks    ackSet
 
 	nextReq                                 atomic.Uint64
@@ -158,6 +207,7 @@ func (r *runner) run(parent context.Context) *Result {
 	defer cancel()
 	r.cancel = cancel
 	start := time.Now()
+	r.windows = newWindows(r.cfg, start)
 	var deadline time.Time
 	if r.cfg.Duration > 0 {
 		deadline = start.Add(r.cfg.Duration)
@@ -269,6 +319,7 @@ func (r *runner) result(elapsed time.Duration, interrupted bool) *Result {
 		Interrupted:    interrupted,
 		EventsPerSec:   float64(r.acked.Load()) / secs,
 		RequestsPerSec: float64(r.requests.Load()) / secs,
+		Windows:        r.windows.result(),
 	}
 	for k := range numKinds {
 		if r.cfg.Mix[k] > 0 {

@@ -159,6 +159,7 @@ func (r *runner) send(ctx context.Context, w *worker, first uint64, k int, due t
 	}
 	r.rejected.Add(int64(len(rejected)))
 	r.acked.Add(int64(k - len(rejected)))
+	r.windows.record(latency, k-len(rejected))
 }
 
 // rejections reads which events of a batch a 200 answer refused:

@@ -104,8 +104,39 @@ func emailOf(u *store.ProfileUpdate) string {
 	return ""
 }
 
-// alias ties previousId (an earlier user id, or an anonymous id) to userId.
+// alias ties previousId (an earlier user id, or an anonymous id) to userId,
+// which becomes the user id the profile goes by.
 func (a *applier) alias(u *store.ProfileUpdate) (string, error) {
+	key, err := a.tieAlias(u)
+	if err != nil || key == "" {
+		return key, err
+	}
+	return key, a.makeCurrent(Ref{u.Workspace, User, key}, u.UserID)
+}
+
+// makeCurrent moves a user id of the profile to the end of its identities,
+// where Record.CurrentUserID finds it, unless it is there already.
+func (a *applier) makeCurrent(r Ref, userID string) error {
+	l, err := a.profile(r)
+	if err != nil || l.cur == nil || l.cur.CurrentUserID() == userID {
+		return err
+	}
+	user, err := a.record(r)
+	if err != nil {
+		return err
+	}
+	for i, id := range user.IDs {
+		if id.Type == store.IDUserID && id.ID == userID {
+			user.IDs = append(append(user.IDs[:i:i], user.IDs[i+1:]...), id)
+			return nil
+		}
+	}
+	return nil
+}
+
+// tieAlias does what alias says to the profiles and returns the one it
+// names.
+func (a *applier) tieAlias(u *store.ProfileUpdate) (string, error) {
 	ws := u.Workspace
 	keyU, err := a.lookup(Identity{ws, store.IDUserID, u.UserID})
 	if err != nil {

@@ -61,7 +61,9 @@ type Record struct {
 	Members int
 	// Groups are a user's memberships, ordered by GroupID.
 	Groups []Member
-	// IDs are a user's identities in the order they were tied to it.
+	// IDs are a user's identities in the order they were tied to it, but
+	// for the user id an alias named last, which is moved to the end: the
+	// last user id is the one the profile goes by (CurrentUserID).
 	IDs []store.ExternalID
 	// Merged are the keys of the user profiles merged into this one: their
 	// events are this profile's events.
@@ -85,10 +87,28 @@ func (r *Record) Memberships(userKey string) []store.Membership {
 	return out
 }
 
+// CurrentUserID is the user id the profile goes by: of the several that
+// aliases tie to it, the one the latest alias named; "" for a profile
+// known only by anonymous ids.
+func (r *Record) CurrentUserID() string {
+	for i := len(r.IDs) - 1; i >= 0; i-- {
+		if r.IDs[i].Type == store.IDUserID {
+			return r.IDs[i].ID
+		}
+	}
+	return ""
+}
+
 // ExternalIDs returns a user's identities oldest first (ties by type, then
-// id), as the Profile API lists them.
+// id), as the Profile API lists them, the current user id marked.
 func (r *Record) ExternalIDs() []store.ExternalID {
 	ids := slices.Clone(r.IDs)
+	for i := len(ids) - 1; i >= 0; i-- {
+		if ids[i].Type == store.IDUserID {
+			ids[i].Current = true
+			break
+		}
+	}
 	slices.SortStableFunc(ids, func(a, b store.ExternalID) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.Type, b.Type), cmp.Compare(a.ID, b.ID))
 	})

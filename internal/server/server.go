@@ -211,7 +211,8 @@ func (s *Server) Close() error { return s.store.Close() }
 // those in flight finish (their events committed), and closes the store.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.handler,
+		Handler:           refuseAmbiguousFraming(s.handler),
+		ConnContext:       withFramingConn,
 		ReadHeaderTimeout: time.Duration(s.http.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(s.http.ReadTimeout),
 		WriteTimeout:      time.Duration(s.http.WriteTimeout),
@@ -233,7 +234,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		<-processed
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(framingListener{ln}) }()
 	select {
 	case err := <-errc:
 		stop()

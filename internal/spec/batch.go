@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"errors"
+
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -9,6 +11,9 @@ import (
 type Batch struct {
 	// Messages alias the body.
 	Messages [][]byte
+	// Broken are the messages, by index, that are not valid JSON although
+	// the batch around them is; Messages holds them as sent.
+	Broken   map[int]*Error
 	Defaults Defaults
 	WriteKey string
 }
@@ -18,8 +23,33 @@ type Batch struct {
 // more than maxMessages messages; the messages themselves are checked by
 // Normalize. Once the body is a JSON object, the Batch is returned even with
 // an error, carrying the writeKey so that the caller can authenticate, and
-// quarantine, a bad batch.
+// quarantine, a bad batch. A message that is not valid JSON inside an
+// intact batch does not fail the batch: it is returned in Broken.
 func (n *Normalizer) DecodeBatch(body []byte, maxMessages int) (*Batch, error) {
+	b, err := n.decodeBatch(body, maxMessages)
+	var se *Error
+	if err == nil || !errors.As(err, &se) || se.Code != CodeInvalidJSON {
+		return b, err
+	}
+	patched, broken, ok := salvageBatch(body)
+	if !ok {
+		return b, err
+	}
+	salvaged, perr := n.decodeBatch(patched, maxMessages)
+	if errors.As(perr, &se) && se.Code == CodeInvalidJSON {
+		return b, err // the body is broken beyond its messages
+	}
+	if salvaged != nil && perr == nil {
+		salvaged.Broken = make(map[int]*Error, len(broken))
+		for i, m := range broken {
+			salvaged.Messages[i] = m.raw
+			salvaged.Broken[i] = m.err
+		}
+	}
+	return salvaged, perr
+}
+
+func (n *Normalizer) decodeBatch(body []byte, maxMessages int) (*Batch, error) {
 	top, err := n.object(body, nil)
 	if err != nil {
 		jerr := jsonError("", err)

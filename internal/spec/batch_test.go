@@ -15,7 +15,13 @@ type batchCase struct {
 	writeKey string
 	code     string // error code; "" = success
 	field    string
+	// broken are the indexes of the messages that are not valid JSON in
+	// an intact batch, each with a text its error must hold.
+	broken map[int]string
 }
+
+// deepMessage is a message nested past jsontext's depth limit of 10,000.
+var deepMessage = `{"type":"track","userId":"u","event":"e","properties":{"a":` + strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000) + `}}`
 
 var batchCases = []batchCase{
 	{name: "two messages", body: `{"batch":[{"type":"track","userId":"u1","event":"e"}, {"type":"group", "userId":"u1","groupId":"g1"}]}`, max: 10,
@@ -44,12 +50,30 @@ var batchCases = []batchCase{
 	{name: "body null", body: `null`, max: 10, code: CodeInvalidType},
 	{name: "empty body", body: ``, max: 10, code: CodeInvalidJSON},
 	{name: "truncated body", body: `{"batch":[{"type":"track"`, max: 10, code: CodeInvalidJSON},
-	{name: "malformed message", body: `{"batch":[{"type":"track",}]}`, max: 10, code: CodeInvalidJSON},
+	{name: "malformed message", body: `{"batch":[{"type":"track",}]}`, max: 10,
+		messages: []string{`{"type":"track",}`}, broken: map[int]string{0: `within "/batch/0"`}},
+	{name: "a message nested 10,000 deep between valid ones", body: `{"writeKey":"wk","batch":[{"type":"track"},` + deepMessage + `,{"type":"page"}]}`, max: 10,
+		messages: []string{`{"type":"track"}`, deepMessage, `{"type":"page"}`}, writeKey: "wk", broken: map[int]string{1: `exceeded max depth within "/batch/1/properties/a/`}},
+	{name: "invalid UTF-8 in a userId between valid messages", body: "{\"batch\":[{\"type\":\"track\"},{\"userId\":\"\xff\"},{\"type\":\"page\"}],\"context\":{\"ip\":\"1\"}}", max: 10,
+		messages: []string{`{"type":"track"}`, "{\"userId\":\"\xff\"}", `{"type":"page"}`}, broken: map[int]string{1: `invalid UTF-8 within "/batch/1/userId"`}},
+	{name: "a message nested just within the limit in the batch", body: `{"batch":[` + strings.Repeat("[", 9_998) + strings.Repeat("]", 9_998) + `]}`, max: 10,
+		messages: []string{strings.Repeat("[", 9_998) + strings.Repeat("]", 9_998)}},
+	{name: "a message nested one past the limit in the batch", body: `{"batch":[` + strings.Repeat("[", 9_999) + strings.Repeat("]", 9_999) + `]}`, max: 10,
+		messages: []string{strings.Repeat("[", 9_999) + strings.Repeat("]", 9_999)}, broken: map[int]string{0: "exceeded max depth"}},
+	{name: "broken messages still count towards the maximum", body: `{"batch":[{},{"a":1,},{}]}`, max: 2, code: CodeTooManyMessages, field: "batch"},
+	{name: "broken message and a broken batch context", body: `{"batch":[{"a":1,}],"context":{"a":1,}}`, max: 10, code: CodeInvalidJSON},
+	{name: "broken message and a batch context of the wrong type", body: `{"batch":[{"a":1,}],"context":1}`, max: 10, code: CodeInvalidType, field: "context"},
+	{name: "unbalanced message", body: `{"batch":[{"type":"track"]]}`, max: 10, code: CodeInvalidJSON},
+	{name: "missing comma between messages", body: `{"batch":[{} {}]}`, max: 10, code: CodeInvalidJSON},
+	{name: "unterminated string in a message", body: `{"batch":[{"a":"x}]}`, max: 10, code: CodeInvalidJSON},
+	{name: "broken message, then garbage after the body", body: `{"batch":[{"a":1,}]}x`, max: 10, code: CodeInvalidJSON},
 	{name: "trailing garbage", body: `{"batch":[]}garbage`, max: 10, code: CodeInvalidJSON},
 	{name: "two bodies", body: `{"batch":[]}{"batch":[]}`, max: 10, code: CodeInvalidJSON},
 	{name: "duplicate batch", body: `{"batch":[],"batch":[{}]}`, max: 10, code: CodeInvalidJSON},
-	{name: "duplicate key in a message", body: `{"batch":[{"userId":"a","userId":"b"}]}`, max: 10, code: CodeInvalidJSON},
-	{name: "invalid UTF-8 in a message", body: "{\"batch\":[{\"userId\":\"\xff\"}]}", max: 10, code: CodeInvalidJSON},
+	{name: "duplicate key in a message", body: `{"batch":[{"userId":"a","userId":"b"}]}`, max: 10,
+		messages: []string{`{"userId":"a","userId":"b"}`}, broken: map[int]string{0: `duplicate object member name "userId" within "/batch/0"`}},
+	{name: "invalid UTF-8 in a message", body: "{\"batch\":[{\"userId\":\"\xff\"}]}", max: 10,
+		messages: []string{"{\"userId\":\"\xff\"}"}, broken: map[int]string{0: "invalid UTF-8"}},
 	{name: "writeKey not a string", body: `{"batch":[],"writeKey":42}`, max: 10, code: CodeInvalidType, field: "writeKey"},
 	{name: "batch context a string", body: `{"batch":[],"context":"x"}`, max: 10, code: CodeInvalidType, field: "context"},
 	{name: "batch context an array", body: `{"batch":[],"context":[{"ip":"1"}]}`, max: 10, code: CodeInvalidType, field: "context"},
@@ -106,6 +130,14 @@ func TestDecodeBatch(t *testing.T) {
 			}
 			if b.WriteKey != tc.writeKey {
 				t.Errorf("WriteKey = %q, want %q", b.WriteKey, tc.writeKey)
+			}
+			if len(b.Broken) != len(tc.broken) {
+				t.Errorf("broken messages %v, want %v", b.Broken, tc.broken)
+			}
+			for i, want := range tc.broken {
+				if err := b.Broken[i]; err == nil || err.Code != CodeInvalidJSON || !strings.Contains(err.Message, want) {
+					t.Errorf("message %d: error %v, want invalid_json saying %q", i, err, want)
+				}
 			}
 		})
 	}

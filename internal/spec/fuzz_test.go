@@ -84,9 +84,16 @@ func FuzzDecodeBatch(f *testing.F) {
 		if len(b.Messages) > 10 {
 			t.Fatalf("%d messages, more than the maximum", len(b.Messages))
 		}
-		for _, raw := range b.Messages {
+		for i, raw := range b.Messages {
+			if broken := b.Broken[i]; broken != nil {
+				// Broken messages are quarantined as sent, with their reason.
+				if broken.Code != CodeInvalidJSON || broken.Message == "" {
+					t.Fatalf("message %d broken with %#v", i, broken)
+				}
+				continue
+			}
 			if !jsontext.Value(raw).IsValid() {
-				t.Fatalf("message %q is not valid JSON", raw)
+				t.Fatalf("message %.200q is not valid JSON", raw)
 			}
 			msg, err := n.Normalize(raw, "", &b.Defaults, recvAt)
 			checkNormalized(t, n, msg, err, "")

@@ -267,13 +267,10 @@ func (n *Normalizer) Normalize(raw []byte, pathType string, d *Defaults, receive
 	if err != nil {
 		return msg, err
 	}
-	switch {
-	case hasOrig && hasSent:
-		msg.Timestamp = Millis(msg.ReceivedAt.Add(-sent.Sub(orig)))
-	case hasOrig:
-		msg.Timestamp = Millis(orig)
-	default:
-		msg.Timestamp = msg.ReceivedAt
+	var timeWarning string
+	msg.Timestamp, timeWarning = eventTime(msg.ReceivedAt, orig, hasOrig, sent, hasSent)
+	if timeWarning != "" {
+		msg.Warnings = append(msg.Warnings, timeWarning)
 	}
 
 	if (msg.Type == Group || msg.Type == Identify) && f.traits.Kind() == '{' {
@@ -281,7 +278,7 @@ func (n *Normalizer) Normalize(raw []byte, pathType string, d *Defaults, receive
 		if err != nil {
 			return msg, jsonError("traits", err)
 		}
-		msg.Warnings = traitWarnings(msg.Type, traits, nil)
+		msg.Warnings = traitWarnings(msg.Type, traits, msg.Warnings)
 	}
 
 	out, err := n.encode(msg, members, d, &f, clientTS, sentAt, len(raw))

@@ -376,10 +376,12 @@ var timeCases = []timeCase{
 		want: "2024-02-01T10:00:00.000Z", wantOT: `"2024-02-01T11:00:00.000+0100"`},
 	{name: "escaped timestamp kept verbatim", fields: `"timestamp":"2024-02-01T10:00:00.000\u005a"`,
 		want: "2024-02-01T10:00:00.000Z", wantOT: `"2024-02-01T10:00:00.000\u005a"`},
+	// The first and last years Roster can write are accepted and kept as
+	// originalTimestamp; as event times they are absurd (eventtime.go).
 	{name: "first representable year", fields: `"timestamp":"0000-01-01T00:00:00Z"`,
-		want: "0000-01-01T00:00:00.000Z", wantOT: `"0000-01-01T00:00:00Z"`},
+		want: recvAtJSON, wantOT: `"0000-01-01T00:00:00Z"`},
 	{name: "last representable year", fields: `"timestamp":"9999-12-31T23:59:59.999999Z"`,
-		want: "9999-12-31T23:59:59.999Z", wantOT: `"9999-12-31T23:59:59.999999Z"`},
+		want: recvAtJSON, wantOT: `"9999-12-31T23:59:59.999999Z"`},
 	{name: "client receivedAt replaced", fields: `"receivedAt":"1999-01-01T00:00:00.000Z"`, want: recvAtJSON},
 	{name: "client receivedAt of the wrong type replaced", fields: `"receivedAt":12`, want: recvAtJSON},
 }

@@ -105,6 +105,9 @@ type ExternalID struct {
 	Source         string
 	FirstMessageID string
 	CreatedAt      time.Time
+	// Current marks the user_id the profile goes by now, of the several an
+	// alias chain (u1 → u2 → u3) gives it: the one the latest alias named.
+	Current bool
 }
 
 // Membership links a user profile to a group.

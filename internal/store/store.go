@@ -71,8 +71,10 @@ type Log interface {
 	// Append stores events and quarantined messages durably: when it
 	// returns nil they survive a crash. An event whose (workspace, source,
 	// messageId) was appended within the dedup window is acknowledged but
-	// not stored again. Append sets the Seq of each event it stored; a
-	// duplicate's Seq stays 0, which is how ingestion counts them.
+	// not stored again. On success Append sets each event's Seq to where it
+	// was stored, and to 0 for a duplicate (of an earlier append, or of an
+	// earlier event of the same append), so that ingestion can tell a
+	// client which of its events were repeats.
 	Append(ctx context.Context, events []Event, quarantined []Quarantined) error
 	// Read returns up to limit events with Seq > after, in log order.
 	Read(ctx context.Context, after int64, limit int) ([]Event, error)

@@ -102,7 +102,14 @@ func (b *syncBuffer) String() string {
 // killed when the test ends, should the test not have stopped it.
 func start(t *testing.T, bin, dataDir, addr string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", dataDir)
+	return startWith(t, bin, addr, "--data", dataDir)
+}
+
+// startWith runs roster serve with store flags of the caller's choice
+// (--data, or --database-url).
+func startWith(t *testing.T, bin, addr string, storeArgs ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr}, storeArgs...)...)
 	cmd.Env = append(os.Environ(), "ROSTER_WRITE_KEY="+writeKey, "ROSTER_ACCESS_TOKEN="+accessToken)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs

@@ -143,6 +143,7 @@ func (s *Store) apply(b *pebble.Batch, events []store.Event, keys []store.DedupK
 	seq := a.seq
 	var key []byte
 	for i := range events {
+		events[i].Seq = 0 // a duplicate, unless stored below
 		if !fresh[i] {
 			events[i].Seq = 0
 			continue

@@ -15,20 +15,24 @@ import (
 
 // firstCopies drops repeats of a message within the group, since one
 // statement may not claim a key twice and only the first copy is stored,
-// and returns the events left and their keys.
-func firstCopies(events []store.Event) ([]store.Event, []store.DedupKey) {
+// and returns the events left and their keys, and for each event the
+// index of its copy in them, -1 for a repeat.
+func firstCopies(events []store.Event) ([]store.Event, []store.DedupKey, []int) {
 	seen := make(map[store.DedupKey]bool, len(events))
 	out := make([]store.Event, 0, len(events))
 	keys := make([]store.DedupKey, 0, len(events))
+	copyOf := make([]int, len(events))
 	for i := range events {
 		k := store.KeyOf(&events[i])
+		copyOf[i] = -1
 		if !seen[k] {
 			seen[k] = true
+			copyOf[i] = len(out)
 			out = append(out, events[i])
 			keys = append(keys, k)
 		}
 	}
-	return out, keys
+	return out, keys, copyOf
 }
 
 // claimKeys queues the claim of dedup keys and gathers into fresh those

@@ -30,7 +30,7 @@ func (s *Store) write(ctx context.Context, events []store.Event, quarantined []s
 	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
 	defer cancel()
 	now := s.opts.Now()
-	unique, keys := firstCopies(events)
+	unique, keys, copyOf := firstCopies(events)
 	pruneDue := !now.Before(s.prune.next)
 	var pruned, head int64
 	var fresh map[store.DedupKey]bool
@@ -69,6 +69,12 @@ func (s *Store) write(ctx context.Context, events []store.Event, quarantined []s
 	if err != nil {
 		return fmt.Errorf("postgres: append: %w", err)
 	}
+	for i, c := range copyOf {
+		events[i].Seq = 0 // a repeat within the group
+		if c >= 0 {
+			events[i].Seq = unique[c].Seq
+		}
+	}
 	if pruneDue {
 		s.prune.done(now, pruned)
 	}
@@ -93,14 +99,17 @@ func setPositions(events []store.Event, fresh map[store.DedupKey]bool, head int6
 }
 
 // copyEvents stores the fresh events, in their order, at the positions
-// after head, and says how many.
+// after head, sets their Seq (0 for those already stored), and says how
+// many.
 func copyEvents(ctx context.Context, tx pgx.Tx, events []store.Event, keys []store.DedupKey, fresh map[store.DedupKey]bool, head int64) (int64, error) {
 	rows := make([][]any, 0, len(fresh))
 	for i := range events {
 		e := &events[i]
+		e.Seq = 0
 		if !fresh[keys[i]] {
 			continue
 		}
+		e.Seq = head + int64(len(rows)) + 1
 		var warnings any
 		if len(e.Warnings) > 0 {
 			j, err := json.Marshal(e.Warnings)

@@ -106,18 +106,19 @@ func testUsers(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatalf("ExternalIDs: %v", err)
 		}
-		// Oldest first; ids tied in time by type, then id.
+		// Oldest first; ids tied in time by type, then id. The user id the
+		// profile goes by is marked current.
 		want := []store.ExternalID{
 			{Type: store.IDAnonymousID, ID: "anon-2", Source: "web", FirstMessageID: "m-first-k1", CreatedAt: minute(1)},
 			{Type: store.IDAnonymousID, ID: "anon-1", Source: "web", FirstMessageID: "m5", CreatedAt: minute(5)},
-			{Type: store.IDUserID, ID: "alice", Source: "web", FirstMessageID: "m5", CreatedAt: minute(5)},
+			{Type: store.IDUserID, ID: "alice", Source: "web", FirstMessageID: "m5", CreatedAt: minute(5), Current: true},
 			// The email trait of an identify call.
 			{Type: store.IDEmail, ID: "a@example.com", Source: "web", FirstMessageID: "m6", CreatedAt: minute(6)},
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("ExternalIDs = %+v\nwant %+v", got, want)
 		}
-		want = []store.ExternalID{{Type: store.IDUserID, ID: "carol", Source: "web", FirstMessageID: "c3", CreatedAt: minute(3)}}
+		want = []store.ExternalID{{Type: store.IDUserID, ID: "carol", Source: "web", FirstMessageID: "c3", CreatedAt: minute(3), Current: true}}
 		if got, err := s.ExternalIDs(ctx, "a", k2); err != nil || !slices.Equal(got, want) {
 			t.Errorf("ExternalIDs of a user with one id = %+v, %v; want %+v", got, err, want)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,16 +140,26 @@ func testDedup(t *testing.T, open Opener) {
 	// another source and workspace (which are different messages).
 	mustAppend(t, s, []store.Event{Event("ws", "web", "m1"), Event("ws", "web", "m1")}, nil)
 	mustAppend(t, s, []store.Event{Event("ws", "web", "m1"), Event("ws", "ios", "m1"), Event("ws2", "web", "m1")}, nil)
-	// Concurrent appends of the same id.
-	var wg sync.WaitGroup
+	// Concurrent appends of the same id: one of them stores it.
+	var (
+		wg     sync.WaitGroup
+		stored atomic.Int64
+	)
 	for range 8 {
 		wg.Go(func() {
-			if err := s.Append(context.Background(), []store.Event{Event("ws", "web", "m2")}, nil); err != nil {
+			evs := []store.Event{Event("ws", "web", "m2")}
+			if err := s.Append(context.Background(), evs, nil); err != nil {
 				t.Errorf("Append: %v", err)
+			}
+			if evs[0].Seq != 0 {
+				stored.Add(1)
 			}
 		})
 	}
 	wg.Wait()
+	if n := stored.Load(); n != 1 {
+		t.Errorf("%d of 8 concurrent appends of one id say they stored it, want 1", n)
+	}
 	got := readAll(t, s)
 	count := map[string]int{}
 	for _, e := range got {
