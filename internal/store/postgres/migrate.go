@@ -252,6 +252,8 @@ var migrations = []string{
 	eventFieldsMigration,
 	// 6: which rows predate them, for backfillEventFields (log_migrate.go).
 	eventFieldsBackfillMigration,
+	// 7: when a quarantined message was replayed (the copy is kept).
+	`ALTER TABLE quarantine ADD COLUMN replayed_at timestamptz;`,
 }
 
 // migrate applies the migrations not applied yet, all in one transaction
