@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -16,41 +17,47 @@ type Progress interface {
 	Read(ctx context.Context, after int64, limit int) ([]store.Event, error)
 }
 
-// processingView says whether profiles cover the log. LagSeconds is the
-// age of the oldest event not applied yet, 0 when none is behind.
-type processingView struct {
+// Processing says whether profiles cover the log. LagSeconds is the age
+// of the oldest event not applied yet, 0 when none is behind.
+type Processing struct {
 	Head       int64   `json:"head"`
 	Cursor     int64   `json:"cursor"`
 	Behind     int64   `json:"behind"`
 	LagSeconds float64 `json:"lag_seconds"`
 }
 
-// processing answers GET /v1/workspaces/{workspace}/processing. The log is
-// one for all workspaces, so the figures are the server's, not the
-// workspace's; any workspace's token may read them.
-func (h *Handler) processing(w http.ResponseWriter, r *http.Request, _ string) {
-	ctx := r.Context()
+// ReadProcessing reads how far the profile processor is behind the log.
+func ReadProcessing(ctx context.Context, p Progress) (Processing, error) {
 	// The cursor first: read after the head, it could pass it.
-	cursor, err := h.read.Cursor(ctx, store.ProfileCursor)
+	cursor, err := p.Cursor(ctx, store.ProfileCursor)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "could not read the profile cursor: "+err.Error())
-		return
+		return Processing{}, fmt.Errorf("could not read the profile cursor: %w", err)
 	}
-	head, err := h.read.Head(ctx)
+	head, err := p.Head(ctx)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "could not read the log head: "+err.Error())
-		return
+		return Processing{}, fmt.Errorf("could not read the log head: %w", err)
 	}
-	v := processingView{Head: head, Cursor: cursor, Behind: max(0, head-cursor)}
+	v := Processing{Head: head, Cursor: cursor, Behind: max(0, head-cursor)}
 	if v.Behind > 0 {
-		next, err := h.read.Read(ctx, cursor, 1)
+		next, err := p.Read(ctx, cursor, 1)
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "unavailable", "could not read the log: "+err.Error())
-			return
+			return Processing{}, fmt.Errorf("could not read the log: %w", err)
 		}
 		if len(next) == 1 {
 			v.LagSeconds = max(0, time.Since(next[0].ReceivedAt).Seconds())
 		}
+	}
+	return v, nil
+}
+
+// processing answers GET /v1/workspaces/{workspace}/processing. The log is
+// one for all workspaces, so the figures are the server's, not the
+// workspace's; any workspace's token may read them.
+func (h *Handler) processing(w http.ResponseWriter, r *http.Request, _ string) {
+	v, err := ReadProcessing(r.Context(), h.read)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		return
 	}
 	writeJSON(w, http.StatusOK, v)
 }

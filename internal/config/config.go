@@ -28,8 +28,18 @@ type Config struct {
 	// PublicURL is the address browsers reach Roster at, used in the
 	// settings served to analytics.js; by default it is taken from the
 	// request.
-	PublicURL string `yaml:"publicURL"`
+	PublicURL string  `yaml:"publicURL"`
+	Console   Console `yaml:"console"`
 }
+
+// Console configures the web console at /console.
+type Console struct {
+	// Enabled defaults to true; false removes every /console route.
+	Enabled *bool `yaml:"enabled"`
+}
+
+// On reports whether the console is served.
+func (c Console) On() bool { return c.Enabled == nil || *c.Enabled }
 
 // Workspace groups sources, tokens and destinations; data never crosses
 // workspaces.

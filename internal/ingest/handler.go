@@ -42,6 +42,15 @@ type Options struct {
 	Now       func() time.Time
 	NewID     func() string
 	Logger    *slog.Logger
+	// Tap, when set, is shown what each request committed (the console's
+	// live debugger). It is called after the commit and must not block.
+	Tap Tap
+}
+
+// Tap sees committed messages. Committed must return at once whatever its
+// readers do, so that watching ingestion never slows it.
+type Tap interface {
+	Committed(events []store.Event, quarantined []store.Quarantined)
 }
 
 // Handler serves the tracking API.
@@ -262,6 +271,9 @@ func (h *Handler) sourceFromBody(w http.ResponseWriter, req *request, key string
 func (h *Handler) append(w http.ResponseWriter, r *http.Request, events []store.Event, q []store.Quarantined) bool {
 	err := h.opts.Log.Append(r.Context(), events, q)
 	if err == nil {
+		if h.opts.Tap != nil {
+			h.opts.Tap.Committed(events, q)
+		}
 		return true
 	}
 	if r.Context().Err() != nil {

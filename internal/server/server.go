@@ -21,6 +21,7 @@ import (
 	"roster/internal/api"
 	"roster/internal/auth"
 	"roster/internal/config"
+	"roster/internal/console"
 	"roster/internal/destination"
 	"roster/internal/ingest"
 	"roster/internal/pipeline"
@@ -93,16 +94,33 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	processor.Lease = store.NewKeeper(st, store.ProfileCursor, holder, 15*time.Second)
 	processor.Yield = opts.YieldToRequests
 	mux := http.NewServeMux()
-	ingest.New(ingest.Options{
+	var tap *console.Hub
+	if cfg.Console.On() {
+		tap = console.NewHub(nil)
+	}
+	ingestOpts := ingest.Options{
 		Log:       st,
 		Sources:   reg,
 		Limits:    cfg.Limits,
 		PublicURL: cfg.PublicURL,
 		NewID:     uuid.NewString,
 		Logger:    opts.Logger,
-	}).Register(mux)
+	}
+	if tap != nil {
+		ingestOpts.Tap = tap
+	}
+	ingest.New(ingestOpts).Register(mux)
 	api.New(st, reg).Register(mux)
 	api.NewDestinations(delivery, reg).Register(mux)
+	if tap != nil {
+		c, err := console.New(console.Options{Store: st, Credentials: reg, Destinations: delivery,
+			Ingest: mux, Hub: tap, Logger: opts.Logger})
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		c.Register(mux)
+	}
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok", "")
 	})
