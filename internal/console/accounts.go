@@ -1,8 +1,8 @@
 package console
 
 import (
-	"html/template"
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"

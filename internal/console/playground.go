@@ -41,12 +41,12 @@ var addressFields = []string{"street", "city", "state", "postalCode", "country"}
 const processingWait = 5 * time.Second
 
 type playgroundData struct {
-	Form      url.Values
-	Reserved  []reservedField
-	Address   []string
-	Sources   []string
-	Custom    [][2]string
-	Result    *sendResult
+	Form     url.Values
+	Reserved []reservedField
+	Address  []string
+	Sources  []string
+	Custom   [][2]string
+	Result   *sendResult
 }
 
 // Field is a form value to show again after a send.

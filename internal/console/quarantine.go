@@ -1,10 +1,10 @@
 package console
 
 import (
-	"html/template"
 	"context"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"net/http"
 	"strconv"
 
