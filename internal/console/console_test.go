@@ -107,6 +107,15 @@ func TestEveryPostNeedsTheCSRFToken(t *testing.T) {
 	if r := e.do(req); r.status != http.StatusForbidden {
 		t.Errorf("a POST from another origin with the right csrf = %d, want 403", r.status)
 	}
+	for _, h := range [][2]string{{"Sec-Fetch-Site", "cross-site"}, {"Sec-Fetch-Site", "same-site"}, {"Origin", "null"}} {
+		req, _ := http.NewRequest(http.MethodPost, e.base+"/console/playground",
+			strings.NewReader(url.Values{"payload": {payload}, "source": {"default"}, "csrf": {csrf}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(h[0], h[1])
+		if r := e.do(req); r.status != http.StatusForbidden {
+			t.Errorf("a POST with %s: %s and the right csrf = %d, want 403", h[0], h[1], r.status)
+		}
+	}
 	if r := e.post("/console/playground", url.Values{"payload": {payload}, "source": {"default"}, "csrf": {csrf}}); r.status != http.StatusOK {
 		t.Errorf("a POST with the csrf field = %d, want 200", r.status)
 	}

@@ -124,9 +124,14 @@ func validPost(r *http.Request, ses *session) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(ses.csrf)) == 1
 }
 
-// sameOrigin refuses a request a browser sent from another site's page.
+// sameOrigin refuses a request a browser sent from another site's page:
+// by Sec-Fetch-Site when the browser sends it, else by Origin.
 func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin":
+		return true
+	case "":
+	default: // cross-site, same-site (another port or subdomain), none
 		return false
 	}
 	origin := r.Header.Get("Origin")
