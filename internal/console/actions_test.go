@@ -261,3 +261,32 @@ func TestDestinationsShowDeadLettersAndRedrive(t *testing.T) {
 		t.Errorf("redrive of an unknown destination = %d", r.status)
 	}
 }
+
+// The stream is not a request the server's read and write timeouts bound.
+func TestDebuggerStreamOutlivesServerTimeouts(t *testing.T) {
+	e := start(t, "http: {readTimeout: 1s, writeTimeout: 1s}\n")
+	e.signIn()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/console/debugger/stream", nil)
+	res, err := e.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	events := make(chan sseEvent, 100)
+	go readSSE(t, res.Body, events)
+	if ev := <-events; ev.name != "ready" {
+		t.Fatalf("first event = %+v", ev)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	e.send("/v1/track", `{"userId":"u1","event":"Late","messageId":"m-late"}`)
+	select {
+	case ev, ok := <-events:
+		if !ok || !strings.Contains(ev.data, "m-late") {
+			t.Fatalf("after the timeouts the stream gave %+v (open: %v)", ev, ok)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event after the server's timeouts passed")
+	}
+}

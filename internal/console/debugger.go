@@ -77,8 +77,10 @@ func (h *Handler) debuggerStream(w http.ResponseWriter, r *http.Request, ses *se
 		return
 	}
 	rc := http.NewResponseController(w)
-	// The stream outlives the server's write timeout, which is for requests.
-	rc.SetWriteDeadline(time.Time{}) //nolint:errcheck // unsupported only by test recorders
+	// The stream outlives the server's read and write timeouts, which are
+	// for requests; the heartbeat finds a browser that went away.
+	rc.SetReadDeadline(time.Time{})  //nolint:errcheck // unsupported only by test recorders
+	rc.SetWriteDeadline(time.Time{}) //nolint:errcheck
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
