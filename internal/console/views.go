@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"bytes"
 	"encoding/json"
 	"html/template"
@@ -138,17 +139,10 @@ func eventViews(evs []store.Event) []eventView {
 	out := make([]eventView, len(evs))
 	for i, e := range evs {
 		out[i] = eventView{Seq: e.Seq, Type: e.Type, Name: e.Name, Source: e.Source, MessageID: e.MessageID,
-			UserID: cmpOr(e.UserID, e.AnonymousID), GroupID: e.GroupID, Timestamp: e.Timestamp,
+			UserID: cmp.Or(e.UserID, e.AnonymousID), GroupID: e.GroupID, Timestamp: e.Timestamp,
 			ReceivedAt: e.ReceivedAt, Warnings: e.Warnings, Body: prettyJSON(e.Body)}
 	}
 	return out
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // shellQuote quotes s for a POSIX shell.
