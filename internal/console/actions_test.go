@@ -119,7 +119,7 @@ func TestQuarantineReplayKeepsTheCopy(t *testing.T) {
 	if !strings.Contains(page, `class="badge replayed"`) || !strings.Contains(page, "groupId: is required for group calls") {
 		t.Errorf("the quarantined copy is not kept and marked replayed")
 	}
-	if !strings.Contains(e.get("/console/accounts/fixed").body, "&#34;pro&#34;") {
+	if !strings.Contains(e.getUntil("/console/accounts/fixed", "&#34;pro&#34;").body, "&#34;pro&#34;") {
 		t.Errorf("the replayed call did not reach the profile")
 	}
 	// Waiting: the failed replay's own copy (ingestion keeps what it

@@ -147,6 +147,7 @@ func TestHostileValuesAreEscaped(t *testing.T) {
 	e.send("/v1/group", fmt.Sprintf(`{"userId":"u\"><b>1","groupId":%q,"traits":{"name":%q,%q:%q,
 		"avatar":"javascript:alert(1)","website":"https://acme.example/?a=1&b=2"}}`, group, img, img, img))
 	e.send("/v1/track", fmt.Sprintf(`{"userId":"u\"><b>1","event":%q,"context":{"groupId":%q}}`, img, group))
+	e.getUntil("/console/accounts", "onerror")
 	pages := []string{"/console/accounts", "/console/accounts/" + url.PathEscape(group), "/console/users/" + url.PathEscape(`u"><b>1`)}
 	for _, p := range pages {
 		r := e.get(p)
@@ -190,6 +191,7 @@ func TestAccountsSearchFilterSortAndPages(t *testing.T) {
 	}
 	e.send("/v1/batch", `{"batch":[`+strings.Join(batch, ",")+`]}`)
 
+	e.getUntil("/console/accounts?sort=-name", "Company 29")
 	first := e.get("/console/accounts?sort=name")
 	if n := strings.Count(first.body, `<a href="/console/accounts/g`); n != 25 {
 		t.Fatalf("first page has %d accounts, want 25", n)
@@ -239,7 +241,7 @@ func TestAccountPageShowsTraitsMembersHistoryAndCurl(t *testing.T) {
 	e.signIn()
 	e.send("/v1/group", `{"userId":"ann","groupId":"acme","traits":{"name":"Acme","plan":"trial","tier":3},"timestamp":"2024-01-01T00:00:00Z"}`)
 	e.send("/v1/group", `{"anonymousId":"anon-1","groupId":"acme","traits":{"plan":"enterprise"},"timestamp":"2024-02-01T00:00:00Z"}`)
-	body := e.get("/console/accounts/acme").body
+	body := e.getUntil("/console/accounts/acme", "anon-1").body
 	for _, want := range []string{
 		`plan <span class="badge" title="reserved by the Segment spec">reserved</span>`,
 		`<td class="trait-name">tier</td>`,
@@ -269,11 +271,18 @@ func TestAccountMembersArePaged(t *testing.T) {
 	for i := range 120 {
 		batch = append(batch, fmt.Sprintf(`{"type":"group","userId":"m%03d","groupId":"big"}`, i))
 	}
-	e.send("/v1/batch", `{"batch":[`+strings.Join(batch, ",")+`]}`)
+	if r := e.send("/v1/batch", `{"batch":[`+strings.Join(batch, ",")+`]}`); r.status != http.StatusOK {
+		t.Fatalf("batch = %d %s", r.status, r.body)
+	}
 	seen := map[string]bool{}
 	page := "/console/accounts/big"
+	e.getUntil(page, "More members")
 	for pages := 0; ; pages++ {
-		body := e.get(page).body
+		got := e.get(page)
+		if got.status != http.StatusOK {
+			t.Fatalf("GET %s = %d: %s", page, got.status, got.body)
+		}
+		body := got.body
 		n := 0
 		for _, part := range strings.Split(body, `<a href="/console/users/`)[1:] {
 			seen[part[:strings.Index(part, `"`)]] = true

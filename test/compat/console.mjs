@@ -49,6 +49,12 @@ analytics.group({ userId: `${run}-ann`, groupId, traits: { name: 'Acme Node', pl
 analytics.group({ userId: `${run}-bob`, groupId, traits: { plan: 'enterprise', website: 'https://acme.example' }, timestamp: new Date(t0) })
 await analytics.closeAndFlush({ timeout: 30000 })
 await processed()
+// The embedded store shows a batch's memberships a moment after its cursor.
+for (let i = 0; i < 400; i++) {
+  const r = await fetch(`${url}/v1/workspaces/default/groups/${groupId}/members`, { headers: { Authorization: `Bearer ${token}` } })
+  if (r.status === 200 && (await r.json()).data.length === 2) break
+  await new Promise((res) => setTimeout(res, 25))
+}
 
 let browser
 deadline(limit, () => browser?.close())
