@@ -167,7 +167,7 @@ func traitFilters(q map[string][]string) (map[string]json.RawMessage, error) {
 			m = map[string]json.RawMessage{}
 		}
 		for _, v := range values {
-			val := traitQueryValue(v)
+			val := TraitQueryValue(v)
 			// Two different values for one trait can never both match;
 			// that is a mistake in the query, not an empty result.
 			if prev, ok := m[key]; ok && !bytes.Equal(prev, val) {
@@ -179,7 +179,9 @@ func traitFilters(q map[string][]string) (map[string]json.RawMessage, error) {
 	return m, nil
 }
 
-func traitQueryValue(v string) json.RawMessage {
+// TraitQueryValue is the JSON value a trait filter's text stands for: the
+// text itself when it is valid JSON, else the text as a JSON string.
+func TraitQueryValue(v string) json.RawMessage {
 	var b bytes.Buffer
 	if json.Valid([]byte(v)) && json.Compact(&b, []byte(v)) == nil {
 		return b.Bytes()

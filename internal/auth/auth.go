@@ -4,10 +4,12 @@
 package auth
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strings"
 
 	"roster/internal/store"
@@ -41,6 +43,20 @@ func NewRegistry(sources []store.Source, tokens []store.AccessToken) *Registry {
 func (r *Registry) Source(writeKey string) (store.Source, bool) {
 	s, ok := r.sources[writeKey]
 	return s, ok
+}
+
+// SourcesOf returns the sources of a workspace, ordered by name.
+func (r *Registry) SourcesOf(workspace string) []store.Source {
+	var out []store.Source
+	for _, s := range r.sources {
+		if s.Workspace == workspace {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Source) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.WriteKey, b.WriteKey))
+	})
+	return out
 }
 
 // Token returns the access token a presented token matches.

@@ -30,6 +30,7 @@ type Config struct {
 	// request.
 	PublicURL string  `yaml:"publicURL"`
 	Metrics   Metrics `yaml:"metrics"`
+	Console   Console `yaml:"console"`
 }
 
 // Metrics says who may read GET /metrics.
@@ -37,6 +38,15 @@ type Metrics struct {
 	// Token, when set, must come as "Authorization: Bearer <token>".
 	Token string `yaml:"token"`
 }
+
+// Console configures the web console at /console.
+type Console struct {
+	// Enabled defaults to true; false removes every /console route.
+	Enabled *bool `yaml:"enabled"`
+}
+
+// On reports whether the console is served.
+func (c Console) On() bool { return c.Enabled == nil || *c.Enabled }
 
 // Workspace groups sources, tokens and destinations; data never crosses
 // workspaces.

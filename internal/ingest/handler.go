@@ -46,6 +46,15 @@ type Options struct {
 	Logger    *slog.Logger
 	// Observe, when set, counts every message by its outcome.
 	Observe Observer
+	// Tap, when set, is shown what each request committed (the console's
+	// live debugger). It is called after the commit and must not block.
+	Tap Tap
+}
+
+// Tap sees committed messages. Committed must return at once whatever its
+// readers do, so that watching ingestion never slows it.
+type Tap interface {
+	Committed(events []store.Event, quarantined []store.Quarantined)
 }
 
 // Handler serves the tracking API.
@@ -286,6 +295,9 @@ func (h *Handler) sourceFromBody(w http.ResponseWriter, req *request, key string
 func (h *Handler) append(w http.ResponseWriter, r *http.Request, events []store.Event, q []store.Quarantined) bool {
 	err := h.opts.Log.Append(r.Context(), events, q)
 	if err == nil {
+		if h.opts.Tap != nil {
+			h.opts.Tap.Committed(events, q)
+		}
 		return true
 	}
 	if r.Context().Err() != nil {

@@ -21,6 +21,7 @@ import (
 	"roster/internal/api"
 	"roster/internal/auth"
 	"roster/internal/config"
+	"roster/internal/console"
 	"roster/internal/destination"
 	"roster/internal/ingest"
 	"roster/internal/metrics"
@@ -106,7 +107,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	processor.Yield = opts.YieldToRequests
 	mux := http.NewServeMux()
 	routed := routes.NewRecorder(mux)
-	ingest.New(ingest.Options{
+	var tap *console.Hub
+	if cfg.Console.On() {
+		tap = console.NewHub(nil)
+	}
+	ingestOpts := ingest.Options{
 		Log:       st,
 		Sources:   reg,
 		Limits:    cfg.Limits,
@@ -114,10 +119,25 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		NewID:     uuid.NewString,
 		Logger:    opts.Logger,
 		Observe:   m,
-	}).Register(routed)
+	}
+	if tap != nil {
+		ingestOpts.Tap = tap
+	}
+	ingest.New(ingestOpts).Register(routed)
 	api.New(st, reg).WithProfileSettings(profileSettings(cfg)).Register(routed)
 	api.NewDestinations(delivery, reg).Register(routed)
 	routed.Handle("GET /openapi.json", openapi.Handler())
+	if tap != nil {
+		// The console is HTML for people, not part of the API the OpenAPI
+		// document describes: its routes go on the mux directly.
+		c, err := console.New(console.Options{Store: st, Credentials: reg, Destinations: delivery,
+			Ingest: mux, Hub: tap, Logger: opts.Logger})
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		c.Register(mux)
+	}
 	routed.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok", "")
 	})

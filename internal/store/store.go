@@ -49,6 +49,9 @@ type Quarantined struct {
 	Code      string
 	Reason    string
 	Raw       []byte
+	// ReplayedAt is when a fixed copy was replayed through ingestion (zero
+	// when it was not); the quarantined copy is kept as received.
+	ReplayedAt time.Time
 }
 
 // Source is where events come from; its write key authenticates ingestion.
@@ -83,6 +86,9 @@ type Log interface {
 	RecentEvents(ctx context.Context, workspace string, before int64, limit int) ([]Event, error)
 	// RecentQuarantined does the same for the quarantine, by ID.
 	RecentQuarantined(ctx context.Context, workspace string, before int64, limit int) ([]Quarantined, error)
+	// MarkReplayed records that quarantined message id was replayed at
+	// at, keeping the message; ErrNotFound when there is no such message.
+	MarkReplayed(ctx context.Context, workspace string, id int64, at time.Time) error
 	// Head returns the position of the last event in the log (0 when it
 	// is empty): processors are caught up when their cursor reaches it.
 	Head(ctx context.Context) (int64, error)

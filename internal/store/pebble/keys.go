@@ -16,6 +16,7 @@ const (
 	prefixWorkspaceEv = 'w' // w + workspace + seq → nil: a workspace's events, for RecentEvents
 	prefixDedup       = 'd' // d + Unix seconds it was seen + dedup key → nil
 	prefixQuarantine  = 'q' // q + workspace + id → quarantined message
+	prefixReplayed    = 'r' // r + workspace + id → when quarantined message id was replayed
 	prefixCredential  = 'k' // k + kind + write key or token hash → source or access token
 	prefixOutbox      = 'o' // o + kind + destination + … → destinations' cursors, retries and dead letters (outbox.go)
 	prefixCursor      = 'c' // c + name → a processor's position in the log

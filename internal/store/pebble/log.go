@@ -308,6 +308,9 @@ func (s *Store) RecentQuarantined(ctx context.Context, workspace string, before 
 		if err != nil {
 			return nil, fmt.Errorf("pebble: read quarantined %d: %w", id, err)
 		}
+		if q.ReplayedAt, err = s.replayedAt(workspace, id); err != nil {
+			return nil, err
+		}
 		out = append(out, q)
 	}
 	if err := it.Error(); err != nil {

@@ -230,21 +230,37 @@ func (s *Store) RecentQuarantined(ctx context.Context, workspace string, before 
 		before = math.MaxInt64
 	}
 	rows, err := s.pool.Query(ctx,
-		"SELECT id, workspace, source, received_at, message_id, code, reason, raw FROM quarantine WHERE workspace = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+		"SELECT id, workspace, source, received_at, message_id, code, reason, raw, replayed_at FROM quarantine WHERE workspace = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
 		workspace, before, sqlLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: recent quarantined: %w", err)
 	}
 	var q store.Quarantined
-	out, err := collect(rows, []any{&q.ID, &q.Workspace, &q.Source, &q.ReceivedAt, &q.MessageID, &q.Code, &q.Reason, &q.Raw}, func() (store.Quarantined, error) {
+	var replayed *time.Time
+	out, err := collect(rows, []any{&q.ID, &q.Workspace, &q.Source, &q.ReceivedAt, &q.MessageID, &q.Code, &q.Reason, &q.Raw, &replayed}, func() (store.Quarantined, error) {
 		got := q
 		got.ReceivedAt = got.ReceivedAt.UTC()
+		if replayed != nil {
+			got.ReplayedAt = replayed.UTC()
+		}
 		return got, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: scan quarantined: %w", err)
 	}
 	return out, nil
+}
+
+// MarkReplayed implements store.Log.
+func (s *Store) MarkReplayed(ctx context.Context, workspace string, id int64, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, "UPDATE quarantine SET replayed_at = $3 WHERE workspace = $1 AND id = $2", workspace, id, at)
+	if err != nil {
+		return fmt.Errorf("postgres: mark quarantined %d replayed: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: quarantined %d: %w", id, store.ErrNotFound)
+	}
+	return nil
 }
 
 // collect scans every row into dest and appends what row makes of it.

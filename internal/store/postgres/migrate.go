@@ -254,6 +254,8 @@ var migrations = []string{
 	eventFieldsBackfillMigration,
 	// 7: profile events filed by time (profile_events.go).
 	profileEventTimesMigration,
+	// 8: when a quarantined message was replayed (the copy is kept).
+	`ALTER TABLE quarantine ADD COLUMN replayed_at timestamptz;`,
 }
 
 // migrate applies the migrations not applied yet, all in one transaction

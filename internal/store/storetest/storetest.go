@@ -4,6 +4,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -290,6 +291,44 @@ func testQuarantine(t *testing.T, open Opener) {
 	}
 	if n := len(readAll(t, s)); n != 1 {
 		t.Errorf("log has %d events, want 1 (quarantined messages are not events)", n)
+	}
+	testMarkReplayed(t, s, all)
+}
+
+// testMarkReplayed marks one quarantined message replayed: it stays in the
+// quarantine as received, with the time of the replay.
+func testMarkReplayed(t *testing.T, s store.Store, all []store.Quarantined) {
+	ctx := context.Background()
+	for _, q := range all {
+		if !q.ReplayedAt.IsZero() {
+			t.Fatalf("entry %d is replayed before any replay: %v", q.ID, q.ReplayedAt)
+		}
+	}
+	at := time.Date(2024, 5, 2, 3, 4, 5, 6e6, time.UTC)
+	if err := s.MarkReplayed(ctx, "ws", all[1].ID, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkReplayed(ctx, "other", all[1].ID, at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("MarkReplayed of another workspace's id = %v, want ErrNotFound", err)
+	}
+	if err := s.MarkReplayed(ctx, "ws", 1<<40, at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("MarkReplayed of an unknown id = %v, want ErrNotFound", err)
+	}
+	after, err := s.RecentQuarantined(ctx, "ws", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(all) {
+		t.Fatalf("quarantine has %d entries after a replay, want %d (the copy is kept)", len(after), len(all))
+	}
+	for i, q := range after {
+		want := time.Time{}
+		if q.ID == all[1].ID {
+			want = at
+		}
+		if !q.ReplayedAt.Equal(want) || !bytes.Equal(q.Raw, all[i].Raw) || q.Reason != all[i].Reason {
+			t.Errorf("entry %d after the replay = %+v, want replayed at %v and the same message", q.ID, q, want)
+		}
 	}
 }
 
