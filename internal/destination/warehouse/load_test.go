@@ -41,6 +41,16 @@ func TestAccountsFollowTheProfileRules(t *testing.T) {
 	if n := h.count("groups"); n != 3 {
 		t.Errorf("groups rows = %d, want one per call", n)
 	}
+	// A later batch spells the trait another way: same column.
+	h.send(call{"group", "", 3 * time.Hour, `"userId":"u1","groupId":"g1","traits":{"stripecustomerid":"cus_3"}`})
+	h.process()
+	h.deliver()
+	if got := h.query(`SELECT stripe_customer_id FROM accounts`); !reflect.DeepEqual(got, []map[string]string{{"stripe_customer_id": "cus_3"}}) {
+		t.Errorf("accounts = %v", got)
+	}
+	if got := h.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'accounts' AND column_name = 'stripecustomerid'`, h.schema); len(got) != 0 {
+		t.Errorf("a second column for the folded trait: %v", got)
+	}
 }
 
 // A load that comes before the profile processor has applied its events
