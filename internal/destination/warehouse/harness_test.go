@@ -27,7 +27,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // harness is a Roster on the embedded store whose workspace "ws" loads
 // into a warehouse schema of the test's own.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	st     *pebble.Store
 	loader *warehouse.Loader
 	d      *destination.Deliverer
@@ -38,7 +38,7 @@ type harness struct {
 
 // newHarness loads into a fresh schema; through, when set, is the URL the
 // loader connects by (a proxy), else the schema's own.
-func newHarness(t *testing.T, schemaURL, through string) *harness {
+func newHarness(t testing.TB, schemaURL, through string) *harness {
 	t.Helper()
 	ctx := context.Background()
 	u, err := url.Parse(schemaURL)

@@ -98,7 +98,7 @@ func (l *Loader) tablesOf(ctx context.Context, tx pgx.Tx, schema string) (tables
 			return nil, fmt.Errorf("create schema %s: %w", schema, err)
 		}
 	}
-	return readTables(ctx, tx, schema)
+	return readTables(ctx, tx, schema, "")
 }
 
 // keep remembers a schema's tables as a committed load left them.

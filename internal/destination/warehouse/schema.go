@@ -31,6 +31,8 @@ func schemaDDL(schema string) []string {
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.memberships (group_id text NOT NULL, user_key text NOT NULL,
 			user_id text, anonymous_id text, first_seen_at timestamptz, last_seen_at timestamptz, uuid_ts timestamptz,
 			PRIMARY KEY (group_id, user_key))`, s),
+		// A batch replaces the member rows of the users it touched.
+		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS memberships_user_key ON %s.memberships (user_key)`, s),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.discards (table_name text NOT NULL, column_name text NOT NULL,
 			column_value text, row_id text NOT NULL, received_at timestamptz, reason text NOT NULL, uuid_ts timestamptz,
 			PRIMARY KEY (table_name, row_id, column_name))`, s))
@@ -50,9 +52,13 @@ func columnDefs(cols []column) string {
 	return strings.Join(defs, ", ")
 }
 
-// readTables reads the columns of a schema's tables.
-func readTables(ctx context.Context, tx pgx.Tx, schema string) (tables, error) {
-	rows, err := tx.Query(ctx, `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = $1`, schema)
+// readTables reads the columns of a schema's tables, or of one table. It
+// reads the catalog, not information_schema, whose views check privileges
+// on every table of the database.
+func readTables(ctx context.Context, tx pgx.Tx, schema, table string) (tables, error) {
+	rows, err := tx.Query(ctx, `SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND ($2 = '' OR c.relname = $2) AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped`, schema, table)
 	if err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
@@ -120,7 +126,7 @@ func (ts tables) ensure(ctx context.Context, tx pgx.Tx, schema, table string, ro
 	if _, err := tx.Exec(ctx, "ALTER TABLE "+quote(schema)+"."+quote(table)+" "+strings.Join(parts, ", ")); err != nil {
 		return fmt.Errorf("add columns to %s: %w", table, err)
 	}
-	fresh, err := readTables(ctx, tx, schema)
+	fresh, err := readTables(ctx, tx, schema, table)
 	if err != nil {
 		return err
 	}
