@@ -125,26 +125,28 @@ func (l *Loader) insertRows(ctx context.Context, tx pgx.Tx, ts tables, schema, t
 	}
 	types := ts[table]
 	var cols []string
-	seen := map[string]bool{}
+	index := map[string]int{}
 	for _, r := range rows {
-		for _, c := range r.order {
-			if _, ok := types[c]; ok && !seen[c] {
-				seen[c] = true
-				cols = append(cols, c)
+		for _, f := range r.fields {
+			if _, ok := types[f.col]; ok {
+				if _, seen := index[f.col]; !seen {
+					index[f.col] = len(cols)
+					cols = append(cols, f.col)
+				}
 			}
 		}
 	}
 	values := make([][]any, len(rows))
 	for i, r := range rows {
 		vs := make([]any, len(cols))
-		for j, c := range cols {
-			v, ok := r.values[c]
+		for _, f := range r.fields {
+			j, ok := index[f.col]
 			if !ok {
-				continue
+				continue // a NULL for a column that does not exist
 			}
-			out, reason, ok := cast(v, types[c])
+			out, reason, ok := cast(f.value, types[f.col])
 			if !ok {
-				b.discards = append(b.discards, discard{table, c, text(v), r.id, r.receivedAt, reason})
+				b.discards = append(b.discards, discard{table, f.col, text(f.value), r.id, r.receivedAt, reason})
 			}
 			vs[j] = out
 		}

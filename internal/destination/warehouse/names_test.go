@@ -92,8 +92,8 @@ func TestCallColumns(t *testing.T) {
 				t.Fatalf("rows of %s = %d (tables %v)", c.table, len(rows), b.order)
 			}
 			for col, want := range c.want {
-				if got := rows[0].values[col]; !reflect.DeepEqual(got, want) {
-					t.Errorf("%s = %#v, want %#v (row %v)", col, got, want, rows[0].values)
+				if got, _ := rows[0].get(col); !reflect.DeepEqual(got, want) {
+					t.Errorf("%s = %#v, want %#v (row %v)", col, got, want, rows[0].fields)
 				}
 			}
 			var got []string

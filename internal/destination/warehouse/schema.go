@@ -107,8 +107,8 @@ func (ts tables) ensure(ctx context.Context, tx pgx.Tx, schema, table string, ro
 	var add []column
 	adding := map[string]bool{}
 	for _, r := range rows {
-		for _, c := range r.order {
-			v := r.values[c]
+		for _, f := range r.fields {
+			c, v := f.col, f.value
 			if _, ok := cols[c]; ok || adding[c] || v == nil {
 				continue
 			}
