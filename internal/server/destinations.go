@@ -75,6 +75,7 @@ func deliverers(cfg *config.Config, st store.Store, logger *slog.Logger) ([]*des
 				return nil, fmt.Errorf("%s.%w", at, err)
 			}
 			if !d.On() {
+				destination.CloseLoader(target.Loader)
 				continue
 			}
 			ds = append(ds, destination.NewDeliverer(target, st, st, client, logger))
