@@ -271,11 +271,14 @@ func writeDiscards(ctx context.Context, tx pgx.Tx, schema string, ds []discard, 
 
 // permanent says whether a warehouse error would come back however often
 // the batch is loaded: bad data or a statement PostgreSQL rejects. Lost
-// connections, locks, a full disk and missing privileges are retried.
+// connections, locks, a full disk and missing privileges are retried, and
+// so are tables and columns found missing or already there, which someone
+// changed behind the loader's back: the retry reads them again.
 func permanent(err error) bool {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return false
 	}
-	return slices.Contains([]string{"22", "42"}, pe.Code[:2]) && pe.Code != "42501"
+	retried := []string{"42501", "42P01", "42703", "42P06", "42P07", "42701"}
+	return slices.Contains([]string{"22", "42"}, pe.Code[:2]) && !slices.Contains(retried, pe.Code)
 }

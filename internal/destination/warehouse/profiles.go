@@ -57,8 +57,8 @@ type touched struct {
 	groups     []string
 	userIDs    []string
 	identities [][2]string
-	// merging are identities of identify and alias calls, which may move
-	// one profile's memberships onto another.
+	// merging are identities of alias calls and of identify calls with
+	// both ids, which may move one profile's memberships onto another.
 	merging map[[2]string]bool
 }
 
@@ -87,7 +87,7 @@ func touches(evs []destination.Event) touched {
 		t.identities = append(t.identities, k)
 	}
 	for _, ev := range evs {
-		merge := ev.Type == "identify" || ev.Type == "alias"
+		merge := ev.Type == "alias" || (ev.Type == "identify" && ev.UserID != "" && ev.AnonymousID != "")
 		addID(store.IDGroupID, ev.GroupID, false)
 		addID(store.IDUserID, ev.UserID, merge)
 		addID(store.IDAnonymousID, ev.AnonymousID, merge)
