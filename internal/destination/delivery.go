@@ -3,6 +3,7 @@ package destination
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,8 +30,10 @@ type Target struct {
 	Name string
 	Type string
 	// Types are the call types it takes; empty means all.
-	Types     []string
+	Types []string
+	// Converter or Loader delivers the events: one of them is set.
 	Converter Converter
+	Loader    Loader
 }
 
 // ID names the destination in the outbox: "<workspace>/<name>".
@@ -112,14 +115,14 @@ func (d *Deliverer) Round(ctx context.Context) (int, time.Duration, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	events, err := d.log.Read(ctx, cursor, d.Batch)
+	events, err := d.log.Read(ctx, cursor, d.readSize())
 	if err != nil {
 		return 0, 0, fmt.Errorf("destination %s: read log: %w", id, err)
 	}
 	var out store.DeliveryOutcome
 	var retries, fresh []unit
 	for i := range due {
-		ev, err := Parse(due[i].Seq, due[i].Body)
+		ev, err := d.retried(ctx, due[i])
 		if err != nil {
 			out.Dead = append(out.Dead, dead(due[i], now, err))
 			continue
@@ -204,12 +207,42 @@ func allRetry(rs []result) bool {
 	return true
 }
 
-// units groups new events into sends: batches when the converter takes
-// them.
+// readSize is how many log events a round reads: a loader's whole batch,
+// since a warehouse loads best in large ones.
+func (d *Deliverer) readSize() int {
+	if d.target.Loader != nil {
+		return max(d.Batch, d.target.Loader.MaxBatch())
+	}
+	return d.Batch
+}
+
+// retried is the event a due retry holds. A loader also gets the source
+// and receive time, which the log keeps beside the body: a warehouse files
+// an event under its source.
+func (d *Deliverer) retried(ctx context.Context, r store.Delivery) (Event, error) {
+	ev, err := Parse(r.Seq, r.Body)
+	if err != nil || d.target.Loader == nil {
+		return ev, err
+	}
+	logged, err := d.log.Read(ctx, r.Seq-1, 1)
+	if err != nil {
+		return Event{}, fmt.Errorf("destination %s: read log: %w", d.target.ID(), err)
+	}
+	if len(logged) == 1 && logged[0].Seq == r.Seq {
+		ev.Source, ev.ReceivedAt = logged[0].Source, logged[0].ReceivedAt
+	}
+	return ev, nil
+}
+
+// units groups new events into sends: batches when the converter or the
+// loader takes them.
 func (d *Deliverer) units(evs []Event) []unit {
 	size := 1
 	if b, ok := d.target.Converter.(BatchConverter); ok {
 		size = max(1, b.MaxBatch())
+	}
+	if d.target.Loader != nil {
+		size = max(1, d.target.Loader.MaxBatch())
 	}
 	var us []unit
 	for start := 0; start < len(evs); start += size {
@@ -317,6 +350,9 @@ func (d *Deliverer) sendAll(ctx context.Context, us []unit) []result {
 // $set, upserts, events with an insert id) if any failure may pass, and
 // else is a dead letter whose error names each request that failed.
 func (d *Deliverer) send(ctx context.Context, u unit) result {
+	if d.target.Loader != nil {
+		return d.load(ctx, u)
+	}
 	var reqs []Request
 	var err error
 	if b, ok := d.target.Converter.(BatchConverter); ok && len(u.events) > 1 {
@@ -359,6 +395,18 @@ func (d *Deliverer) send(ctx context.Context, u unit) result {
 		out.err += fmt.Sprintf(" (the other %d delivered)", n)
 	}
 	return out
+}
+
+// load hands a unit to the target's loader.
+func (d *Deliverer) load(ctx context.Context, u unit) result {
+	err := d.target.Loader.Load(ctx, u.events)
+	switch {
+	case err == nil:
+		return result{verdict: Delivered}
+	case errors.Is(err, ErrPermanent):
+		return result{verdict: Permanent, err: "load: " + err.Error()}
+	}
+	return result{verdict: Retry, err: "load: " + err.Error()}
 }
 
 // maxResponse is how much of a provider's answer a dead letter keeps.

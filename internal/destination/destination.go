@@ -7,6 +7,7 @@ package destination
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +22,9 @@ import (
 // that ingestion computed (store.Event), and the parts of the normalized
 // message a conversion builds its payload from.
 type Event struct {
-	Seq         int64
+	Seq int64
+	// Source is the name of the source the event came in through.
+	Source      string
 	Type        string
 	MessageID   string
 	UserID      string
@@ -32,6 +35,7 @@ type Event struct {
 	// Name is a track call's event, or a page or screen call's name.
 	Name       string
 	Timestamp  time.Time
+	ReceivedAt time.Time
 	Traits     json.RawMessage
 	Properties json.RawMessage
 	Context    json.RawMessage
@@ -84,7 +88,7 @@ func Parse(seq int64, body []byte) (Event, error) {
 }
 
 func event(e store.Event, p payload) Event {
-	return Event{Seq: e.Seq, Type: e.Type, MessageID: e.MessageID, UserID: e.UserID, AnonymousID: e.AnonymousID,
+	return Event{Seq: e.Seq, Source: e.Source, ReceivedAt: e.ReceivedAt, Type: e.Type, MessageID: e.MessageID, UserID: e.UserID, AnonymousID: e.AnonymousID,
 		GroupID: e.GroupID, PreviousID: e.PreviousID, Name: e.Name, Timestamp: e.Timestamp,
 		Traits: p.Traits, Properties: p.Properties, Context: p.Context, Integrations: p.Integrations, Body: e.Body}
 }
@@ -131,6 +135,18 @@ type BatchConverter interface {
 	Converter
 	MaxBatch() int
 	ConvertBatch(evs []Event) ([]Request, error)
+}
+
+// A Loader delivers batches over a connection of its own (a warehouse)
+// instead of returning HTTP requests. Delivery hands it up to MaxBatch
+// events at a time, in log order, with the same cursor, retries and dead
+// letters as any destination. An error wrapping ErrPermanent sends the
+// batch to the dead letters; any other error retries it, and a round in
+// which every load fails pauses delivery as for a provider that is down.
+// Load must be idempotent: a batch may be loaded again after a crash.
+type Loader interface {
+	MaxBatch() int
+	Load(ctx context.Context, evs []Event) error
 }
 
 // A ResponseChecker judges a provider's answers itself, for providers

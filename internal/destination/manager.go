@@ -57,13 +57,24 @@ func (m *Manager) Start(ctx context.Context) error {
 }
 
 // Run delivers to every destination until ctx ends, each on its own
-// goroutine so that a slow one delays only itself.
+// goroutine so that a slow one delays only itself, then closes the
+// loaders' connections.
 func (m *Manager) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, d := range m.deliverers {
 		wg.Go(func() { d.Run(ctx, m.leases, m.holder) })
 	}
 	wg.Wait()
+	for _, d := range m.deliverers {
+		CloseLoader(d.Target().Loader)
+	}
+}
+
+// CloseLoader releases a loader's connections, when it holds any.
+func CloseLoader(l Loader) {
+	if c, ok := l.(interface{ Close() }); ok {
+		c.Close()
+	}
 }
 
 func (m *Manager) find(workspace, name string) (Target, error) {
