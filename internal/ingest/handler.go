@@ -185,6 +185,15 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := batchResponse{Success: true, Accepted: len(events), Rejected: rejected}
+	if b.Defaults.KeepRecorded {
+		dup := 0
+		for i := range events {
+			if events[i].Seq == 0 {
+				dup++
+			}
+		}
+		resp.Deduplicated = &dup
+	}
 	status := http.StatusOK
 	if len(events) == 0 && len(rejected) > 0 {
 		// Nothing usable: a 4xx, which SDKs do not retry.

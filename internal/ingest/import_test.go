@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -32,6 +33,26 @@ func TestImportKeepsRecordedReceivedAt(t *testing.T) {
 		}
 		if got := e.Timestamp.Equal(recorded); got != c.keep {
 			t.Errorf("%s: timestamp = %s, want it to follow receivedAt", c.path, e.Timestamp)
+		}
+	}
+}
+
+// /v1/import says how many of the accepted messages were duplicates, for
+// roster import's summary.
+func TestImportCountsDuplicates(t *testing.T) {
+	s := newServer(t, config.DefaultLimits)
+	body := batchOf(typed("group", groupBody("d1")), typed("group", groupBody("d2")))
+	for i, want := range []int{0, 2} {
+		r := s.post(t, "/v1/import", keyWeb, body)
+		if r.status != http.StatusOK {
+			t.Fatalf("status %d: %s", r.status, r.raw)
+		}
+		var got struct{ Accepted, Deduplicated *int }
+		if err := json.Unmarshal([]byte(r.raw), &got); err != nil || got.Deduplicated == nil {
+			t.Fatalf("send %d: response %s: %v", i, r.raw, err)
+		}
+		if *got.Accepted != 2 || *got.Deduplicated != want {
+			t.Errorf("send %d: %s, want 2 accepted, %d deduplicated", i, r.raw, want)
 		}
 	}
 }

@@ -20,11 +20,15 @@ type errorBody struct {
 }
 
 type batchResponse struct {
-	Success  bool        `json:"success"`
-	Code     string      `json:"code,omitempty"`
-	Message  string      `json:"message,omitempty"`
-	Accepted int         `json:"accepted"`
-	Rejected []rejection `json:"rejected"`
+	Success  bool   `json:"success"`
+	Code     string `json:"code,omitempty"`
+	Message  string `json:"message,omitempty"`
+	Accepted int    `json:"accepted"`
+	// Deduplicated counts the accepted messages that were in the log
+	// already (within the dedup window); /v1/import answers it, for
+	// roster import's summary.
+	Deduplicated *int        `json:"deduplicated,omitempty"`
+	Rejected     []rejection `json:"rejected"`
 }
 
 // rejection tells an SDK which message of a batch was refused and why.

@@ -102,6 +102,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		Logger:    opts.Logger,
 	}).Register(mux)
 	api.New(st, reg).Register(mux)
+	api.NewExport(st, st, reg).Register(mux)
 	api.NewDestinations(delivery, reg).Register(mux)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok", "")

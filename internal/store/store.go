@@ -71,7 +71,9 @@ type Log interface {
 	// Append stores events and quarantined messages durably: when it
 	// returns nil they survive a crash. An event whose (workspace, source,
 	// messageId) was appended within the dedup window is acknowledged but
-	// not stored again.
+	// not stored again. Append sets each event's Seq: its position when
+	// it was stored, 0 when it was a duplicate, so that ingestion can say
+	// how many were deduplicated.
 	Append(ctx context.Context, events []Event, quarantined []Quarantined) error
 	// Read returns up to limit events with Seq > after, in log order.
 	Read(ctx context.Context, after int64, limit int) ([]Event, error)
@@ -83,6 +85,16 @@ type Log interface {
 	// Head returns the position of the last event in the log (0 when it
 	// is empty): processors are caught up when their cursor reaches it.
 	Head(ctx context.Context) (int64, error)
+}
+
+// Trimmer removes the start of the log, for retention: the events are
+// archived first (internal/archive) and profiles keep what they learned.
+type Trimmer interface {
+	// TrimLog removes the events with Seq <= through (at most Head) from
+	// the log and its indexes: Read, RecentEvents and ProfileEvents no
+	// longer return them. Positions are not reused: Head stays, and
+	// later appends continue after it, across a restart too.
+	TrimLog(ctx context.Context, through int64) error
 }
 
 // Credentials keeps the sources and access tokens created at run time
@@ -97,6 +109,7 @@ type Credentials interface {
 // Store is a complete backend.
 type Store interface {
 	Log
+	Trimmer
 	Credentials
 	Profiles
 	Outbox

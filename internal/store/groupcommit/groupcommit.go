@@ -114,7 +114,14 @@ func (c *Committer) loop() {
 		// The requests' own contexts must not abort a transaction that
 		// others share.
 		err := c.write(context.Background(), events, quarantined)
+		off := 0
 		for _, r := range batch {
+			// Each request's events get the positions (or 0 for a
+			// duplicate) that write gave the group's copies.
+			for i := range r.events {
+				r.events[i].Seq = events[off+i].Seq
+			}
+			off += len(r.events)
 			r.result <- err
 		}
 		clear(batch)

@@ -47,6 +47,11 @@ func (a *appender) load(ctx context.Context, s *Store) error {
 	if err := it.Close(); err != nil {
 		return fmt.Errorf("pebble: find the last event: %w", err)
 	}
+	trimmed, err := s.trimmed()
+	if err != nil {
+		return err
+	}
+	a.seq = max(a.seq, trimmed) // positions are not reused after a trim
 	v, closer, err := s.db.Get(quarantineCounterKey)
 	switch {
 	case err == nil:
@@ -147,6 +152,7 @@ func (s *Store) apply(b *pebble.Batch, events []store.Event, keys []store.DedupK
 			continue
 		}
 		seq++
+		events[i].Seq = seq
 		key = appendInt64(append(key[:0], prefixEvent), seq)
 		if err := b.Set(key, values[i], nil); err != nil {
 			return fmt.Errorf("pebble: write event: %w", err)
@@ -184,6 +190,11 @@ func (s *Store) apply(b *pebble.Batch, events []store.Event, keys []store.DedupK
 		// acknowledges them. A WAL-only record goes through the pipeline.
 		if err := b.LogData(nil, nil); err != nil {
 			return fmt.Errorf("pebble: write log: %w", err)
+		}
+	}
+	for i := range events {
+		if !fresh[i] {
+			events[i].Seq = 0
 		}
 	}
 	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {

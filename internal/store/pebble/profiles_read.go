@@ -312,6 +312,9 @@ func (s *Store) ProfileEvents(ctx context.Context, workspace, collection, key st
 	events := make([]store.Event, 0, len(seqs))
 	for _, seq := range seqs {
 		e, err := s.eventAt(seq)
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue // trimmed by retention (TrimLog)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("pebble: events of %s/%q: %w", collection, key, err)
 		}

@@ -16,19 +16,37 @@ import (
 // firstCopies drops repeats of a message within the group, since one
 // statement may not claim a key twice and only the first copy is stored,
 // and returns the events left and their keys.
-func firstCopies(events []store.Event) ([]store.Event, []store.DedupKey) {
+// index holds where in events each one left is.
+func firstCopies(events []store.Event) (out []store.Event, keys []store.DedupKey, index []int) {
 	seen := make(map[store.DedupKey]bool, len(events))
-	out := make([]store.Event, 0, len(events))
-	keys := make([]store.DedupKey, 0, len(events))
+	out = make([]store.Event, 0, len(events))
+	keys = make([]store.DedupKey, 0, len(events))
+	index = make([]int, 0, len(events))
 	for i := range events {
 		k := store.KeyOf(&events[i])
 		if !seen[k] {
 			seen[k] = true
 			out = append(out, events[i])
 			keys = append(keys, k)
+			index = append(index, i)
 		}
 	}
-	return out, keys
+	return out, keys, index
+}
+
+// setPositions gives each stored event its position, in the order
+// copyEvents stored them after head, and every other one 0 (store.Log's
+// Append).
+func setPositions(events []store.Event, keys []store.DedupKey, index []int, fresh map[store.DedupKey]bool, head int64) {
+	for i := range events {
+		events[i].Seq = 0
+	}
+	for i, k := range keys {
+		if fresh[k] {
+			head++
+			events[index[i]].Seq = head
+		}
+	}
 }
 
 // claimKeys queues the claim of dedup keys and gathers into fresh those

@@ -30,12 +30,16 @@ func (s *Store) write(ctx context.Context, events []store.Event, quarantined []s
 	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
 	defer cancel()
 	now := s.opts.Now()
-	unique, keys := firstCopies(events)
+	unique, keys, index := firstCopies(events)
 	pruneDue := !now.Before(s.prune.next)
-	var pruned int64
+	var (
+		pruned int64
+		head   int64
+		fresh  map[store.DedupKey]bool
+	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var head int64
-		fresh := map[store.DedupKey]bool{}
+		head = 0
+		fresh = map[store.DedupKey]bool{}
 		b := &pgx.Batch{}
 		b.Queue("SELECT seq FROM log_head WHERE id = 1 FOR UPDATE").QueryRow(func(r pgx.Row) error { return r.Scan(&head) })
 		if len(unique) > 0 {
@@ -72,6 +76,7 @@ func (s *Store) write(ctx context.Context, events []store.Event, quarantined []s
 	if pruneDue {
 		s.prune.done(now, pruned)
 	}
+	setPositions(events, keys, index, fresh, head)
 	return nil
 }
 
