@@ -40,10 +40,10 @@ type lineError struct {
 // first line is not JSON on its own (a pretty-printed {"batch":[…]}) is
 // read as one JSON value.
 type scanner struct {
-	br    *bufio.Reader
-	line  int64
-	done  bool
-	dec   *jsontext.Decoder
+	br   *bufio.Reader
+	line int64
+	done bool
+	dec  *jsontext.Decoder
 	// skip is how many lines a resume passes over unread.
 	skip int64
 }

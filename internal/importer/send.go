@@ -143,4 +143,3 @@ func (im *Importer) count(b *batch, status int, raw []byte) {
 		im.problem("%s:%d: rejected (%s): %s", b.input, line, rej.Code, rej.Message)
 	}
 }
-
