@@ -141,16 +141,17 @@ func (s *scanner) members(raw []byte) ([][2][]byte, error) {
 	}
 	var out [][2][]byte
 	for s.dec.PeekKind() != '}' {
-		name, err := s.dec.ReadToken()
+		tok, err := s.dec.ReadToken()
 		if err != nil {
 			return nil, err
 		}
+		name := []byte(tok.String()) // before the decoder moves on
 		v, err := s.dec.ReadValue()
 		if err != nil {
 			return nil, err
 		}
 		end := int(s.dec.InputOffset())
-		out = append(out, [2][]byte{[]byte(name.String()), raw[end-len(v) : end]})
+		out = append(out, [2][]byte{name, raw[end-len(v) : end]})
 	}
 	if _, err := s.dec.ReadToken(); err != nil {
 		return nil, err

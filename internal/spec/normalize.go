@@ -308,10 +308,12 @@ func (n *Normalizer) Normalize(raw []byte, pathType string, d *Defaults, receive
 
 // keepRecorded applies the times of a message replayed from an archive
 // (a Segment or RudderStack archive, a Roster export): its recorded
-// receivedAt replaces server time, unless it is later than server time
-// (a clock cannot have received it in the future), and when the message
-// carries both originalTimestamp and timestamp, timestamp is the
-// correction already made at the first receipt and is kept as it is. It
+// receivedAt replaces server time, unless it is later than server time (a
+// clock cannot have received it in the future). A message that carries
+// its receivedAt and a timestamp was corrected when first received: that
+// timestamp is kept as it is, and originalTimestamp only if it has one.
+// Otherwise (a RudderStack payload sends originalTimestamp and sentAt) the
+// client's time is corrected against the recorded receivedAt as usual. It
 // returns the client's own timestamp and, when kept, the corrected one.
 // Dedup is not affected: stores count the window from their own clock.
 func keepRecorded(msg *Message, f *fields) (clientTS jsontext.Value, corrected time.Time, err error) {
@@ -323,14 +325,20 @@ func keepRecorded(msg *Message, f *fields) (clientTS jsontext.Value, corrected t
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	if ok && !received.After(msg.ReceivedAt) {
+	if !ok {
+		return clientTS, time.Time{}, nil
+	}
+	if !received.After(msg.ReceivedAt) {
 		msg.ReceivedAt = Millis(received)
 	}
-	if absent(f.originalTimestamp) || absent(f.timestamp) {
+	if absent(f.timestamp) {
 		return clientTS, time.Time{}, nil
 	}
 	if corrected, _, err = timeField("timestamp", f.timestamp); err != nil {
 		return nil, time.Time{}, err
+	}
+	if absent(f.originalTimestamp) {
+		return nil, corrected, nil
 	}
 	return f.originalTimestamp, corrected, nil
 }

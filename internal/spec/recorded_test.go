@@ -18,10 +18,16 @@ func TestNormalizeKeepRecorded(t *testing.T) {
 			wantReceived: "2020-01-01T00:00:07.000Z", wantStamp: "2020-01-01T00:00:02.000Z", wantOriginal: "2020-01-01T00:00:05.000Z",
 		},
 		{
-			name:         "a client timestamp is corrected against the recorded receivedAt",
-			body:         `{"type":"track","event":"e","userId":"u","timestamp":"2020-01-01T00:00:05.000Z","sentAt":"2020-01-01T00:00:10.000Z","receivedAt":"2020-01-01T00:00:07.000Z"}`,
+			name:         "a RudderStack payload's originalTimestamp is corrected against the recorded receivedAt",
+			body:         `{"type":"track","event":"e","userId":"u","originalTimestamp":"2020-01-01T00:00:05.000Z","sentAt":"2020-01-01T00:00:10.000Z","receivedAt":"2020-01-01T00:00:07.000Z"}`,
 			d:            keep,
 			wantReceived: "2020-01-01T00:00:07.000Z", wantStamp: "2020-01-01T00:00:02.000Z", wantOriginal: "2020-01-01T00:00:05.000Z",
+		},
+		{
+			name:         "a stored timestamp without originalTimestamp is kept, and no originalTimestamp added",
+			body:         `{"type":"track","event":"e","userId":"u","timestamp":"2020-01-01T00:00:05.000Z","sentAt":"2020-01-01T00:00:10.000Z","receivedAt":"2020-01-01T00:00:07.000Z"}`,
+			d:            keep,
+			wantReceived: "2020-01-01T00:00:07.000Z", wantStamp: "2020-01-01T00:00:05.000Z",
 		},
 		{
 			name:         "no timestamp: the recorded receivedAt is the event time",
@@ -50,7 +56,7 @@ func TestNormalizeKeepRecorded(t *testing.T) {
 			if got := msg.Timestamp.Format(wireLayout); got != c.wantStamp || out["timestamp"] != c.wantStamp {
 				t.Errorf("timestamp = %s (JSON %v), want %s", got, out["timestamp"], c.wantStamp)
 			}
-			if c.wantOriginal != "" && out["originalTimestamp"] != c.wantOriginal {
+			if got, ok := out["originalTimestamp"]; (c.wantOriginal == "" && ok) || (c.wantOriginal != "" && got != c.wantOriginal) {
 				t.Errorf("originalTimestamp = %v, want %s", out["originalTimestamp"], c.wantOriginal)
 			}
 		})
