@@ -31,7 +31,8 @@ func TestMain(m *testing.M) {
 // instance is a Roster serving on a loopback port, with source "web"
 // (write key wk) and access token tok in workspace default.
 type instance struct {
-	url string
+	url, dir, config string
+	stop         func()
 }
 
 const (
@@ -39,12 +40,22 @@ const (
 	testToken    = "tok_import"
 )
 
+// testConfig is the instance's config; more is added at its top level.
+func testConfig(more string) string {
+	return "workspaces:\n  - id: default\n    sources: [{name: web, writeKey: " + testWriteKey + "}]\n    accessTokens: [{name: t, token: " + testToken + "}]\n" + more
+}
+
 func startInstance(t *testing.T, config string) *instance {
 	t.Helper()
-	dir := t.TempDir()
+	return startIn(t, t.TempDir(), config)
+}
+
+// startIn starts an instance on the data (and config) in dir.
+func startIn(t *testing.T, dir, config string) *instance {
+	t.Helper()
 	cfgPath := filepath.Join(dir, "roster.yaml")
 	if config == "" {
-		config = "workspaces:\n  - id: default\n    sources: [{name: web, writeKey: " + testWriteKey + "}]\n    accessTokens: [{name: t, token: " + testToken + "}]\n"
+		config = testConfig("")
 	}
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -62,15 +73,21 @@ func startInstance(t *testing.T, config string) *instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
 			t.Error("server did not stop")
 		}
-	})
-	return &instance{url: "http://" + ln.Addr().String()}
+	}
+	t.Cleanup(stop)
+	return &instance{url: "http://" + ln.Addr().String(), dir: dir, config: cfgPath, stop: stop}
 }
 
 func (in *instance) get(t *testing.T, path string, v any) {
