@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 // (write key wk) and access token tok in workspace default.
 type instance struct {
 	url, dir, config string
-	stop         func()
+	stop             func()
 }
 
 const (
