@@ -205,13 +205,13 @@ func (s *scanner) parse(line []byte, at int64) (unit, error) {
 			}
 		}
 		if batch == nil {
-			return s.single(payload, at, received)
+			return s.single(payload, pm, at, received), nil
 		}
 		return s.batch(pm, batch, at, received)
 	case batch != nil:
 		return s.batch(ms, batch, at, nil)
 	}
-	return s.single(line, at, nil)
+	return s.single(line, ms, at, nil), nil
 }
 
 // batch splits a batch object's messages out and keeps its context,
@@ -241,11 +241,11 @@ func (s *scanner) batch(top [][2][]byte, batch []byte, at int64, received []byte
 		raws = append(raws, bytes.Clone(v))
 	}
 	for _, raw := range raws {
-		one, err := s.single(raw, at, received)
+		ms, err := s.members(raw)
 		if err != nil {
 			return unit{}, fmt.Errorf("batch: %w", err)
 		}
-		u.messages = append(u.messages, one.messages...)
+		u.messages = append(u.messages, s.single(raw, ms, at, received).messages...)
 	}
 	return u, nil
 }
@@ -253,11 +253,8 @@ func (s *scanner) batch(top [][2][]byte, batch []byte, at int64, received []byte
 // single readies one message: a messageId derived from its content when
 // it has none, so that importing it again is deduplicated, and the
 // receivedAt of its envelope when it has none of its own.
-func (s *scanner) single(raw []byte, at int64, received []byte) (unit, error) {
-	ms, err := s.members(raw)
-	if err != nil {
-		return unit{}, err
-	}
+// ms are raw's members; raw is kept, not copied.
+func (s *scanner) single(raw []byte, ms [][2][]byte, at int64, received []byte) unit {
 	hasID, hasReceived := false, false
 	for _, m := range ms {
 		switch string(m[0]) {
@@ -287,8 +284,6 @@ func (s *scanner) single(raw []byte, at int64, received []byte) (unit, error) {
 			out = append(out, ',')
 		}
 		out = append(out, bytes.TrimSpace(raw)[1:]...)
-	} else {
-		out = bytes.Clone(raw)
 	}
-	return unit{messages: []message{{raw: out, line: at}}}, nil
+	return unit{messages: []message{{raw: out, line: at}}}
 }
