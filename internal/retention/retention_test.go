@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"roster/internal/archive"
+	"roster/internal/pipeline"
 	"roster/internal/retention"
 	"roster/internal/store"
 	"roster/internal/store/pebble"
@@ -36,6 +37,14 @@ func TestStepArchivesWhatIsOldAndHandled(t *testing.T) {
 	r := &retention.Retainer{Log: st, Dir: dir, Keep: 400 * 24 * time.Hour, Now: func() time.Time { return now },
 		Handled: func(context.Context) (int64, error) { return handled, nil }, FileEvents: 2}
 
+	// Profiles have applied nothing yet: the store trims nothing, and
+	// the step ends.
+	if n, err := r.Step(ctx); err != nil || n != 0 {
+		t.Fatalf("Step before profiles applied anything = %d, %v; want 0", n, err)
+	}
+	if _, err := pipeline.NewProcessor(st, st, slog.New(slog.NewTextHandler(io.Discard, nil))).CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
 	// Only what every processor handled goes.
 	n, err := r.Step(ctx)
 	if err != nil || n != 3 {

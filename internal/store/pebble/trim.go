@@ -8,6 +8,8 @@ import (
 	"math"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"roster/internal/store"
 )
 
 // trimmedKey holds the last position TrimLog removed, so that a log
@@ -17,45 +19,70 @@ var trimmedKey = metaKey("trimmed")
 // TrimLog implements store.Trimmer: a range delete of the events and of
 // each workspace's index up to through. Profile event indexes keep their
 // entries; ProfileEvents skips the events that are gone.
-func (s *Store) TrimLog(ctx context.Context, through int64) error {
+func (s *Store) TrimLog(ctx context.Context, through int64) (int64, error) {
 	if err := s.enter(); err != nil {
-		return err
+		return 0, err
 	}
 	defer s.leave()
 	s.appender.mu.Lock()
 	through = min(through, s.appender.seq)
 	s.appender.mu.Unlock()
+	durable, err := s.checkpointFor(through)
+	if err != nil {
+		return 0, err
+	}
+	// A crash restarts the profile processor from the written cursor: the
+	// events after it must stay.
+	through = min(through, durable)
 	if through <= 0 {
-		return nil
+		return 0, nil
 	}
 	workspaces, err := s.logWorkspaces(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := b.DeleteRange(eventKey(math.MinInt64), eventKey(through+1), nil); err != nil {
-		return fmt.Errorf("pebble: trim the log: %w", err)
+		return 0, fmt.Errorf("pebble: trim the log: %w", err)
 	}
 	for _, ws := range workspaces {
 		prefix := workspaceEventPrefix(ws)
 		lower := appendInt64(append([]byte(nil), prefix...), math.MinInt64)
 		upper := appendInt64(append([]byte(nil), prefix...), through+1)
 		if err := b.DeleteRange(lower, upper, nil); err != nil {
-			return fmt.Errorf("pebble: trim the log of %q: %w", ws, err)
+			return 0, fmt.Errorf("pebble: trim the log of %q: %w", ws, err)
 		}
 	}
 	prev, err := s.trimmed()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := b.Set(trimmedKey, binary.BigEndian.AppendUint64(nil, uint64(max(prev, through))), nil); err != nil {
-		return fmt.Errorf("pebble: trim the log: %w", err)
+		return 0, fmt.Errorf("pebble: trim the log: %w", err)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("pebble: trim the log: %w", err)
+		return 0, fmt.Errorf("pebble: trim the log: %w", err)
 	}
-	return nil
+	return through, nil
+}
+
+// checkpointFor writes what the profile processor applied and holds in
+// memory (profiles_pending.go) when its written cursor is short of
+// through, and returns the written cursor. The trim's synced commit that
+// follows carries the unsynced checkpoint to the disk with it.
+func (s *Store) checkpointFor(through int64) (int64, error) {
+	durable, err := s.cursor(store.ProfileCursor)
+	if err != nil || durable >= through {
+		return durable, err
+	}
+	s.profiles.applying.Lock()
+	defer s.profiles.applying.Unlock()
+	if err := s.checkpoint(); err != nil {
+		s.profiles.pending.clear(false) // as ApplyProfiles does: apply again from the written cursor
+		return 0, err
+	}
+	return s.cursor(store.ProfileCursor)
 }
 
 // trimmed returns the last position TrimLog removed (0 for none).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"roster/internal/pipeline"
 	"roster/internal/store"
 	"roster/internal/store/storetest"
 )
@@ -23,8 +24,19 @@ func TestTrimKeepsPositionsAcrossReopen(t *testing.T) {
 	if err := s.Append(ctx, evs, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.TrimLog(ctx, evs[1].Seq); err != nil {
+	if _, err := pipeline.NewProcessor(s, s, discard()).CatchUp(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.TrimLog(ctx, evs[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	// What the processor held in memory was written first: a crash now
+	// would not need the trimmed events.
+	if c, err := s.cursor(store.ProfileCursor); err != nil || c < evs[1].Seq {
+		t.Fatalf("written profile cursor = %d, %v; want at least %d", c, err, evs[1].Seq)
+	}
+	if got, _ := s.Read(ctx, 0, 10); len(got) != 0 {
+		t.Fatalf("the log holds %d events after the trim", len(got))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

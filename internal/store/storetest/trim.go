@@ -37,9 +37,10 @@ func testTrimLog(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s := open(t, store.Options{})
 	mustAppend(t, s, []store.Event{Event("a", "web", "m1"), Event("b", "web", "m2"), Event("a", "web", "m3"), Event("b", "web", "m4"), Event("a", "web", "m5")}, nil)
+	catchUp(t, s)
 	all := readAll(t, s)
-	if err := s.TrimLog(ctx, all[2].Seq); err != nil {
-		t.Fatalf("TrimLog: %v", err)
+	if got, err := s.TrimLog(ctx, all[2].Seq); err != nil || got != all[2].Seq {
+		t.Fatalf("TrimLog = %d, %v; want %d", got, err, all[2].Seq)
 	}
 	rest := readAll(t, s)
 	if len(rest) != 2 || rest[0].MessageID != "m4" || rest[1].MessageID != "m5" {
@@ -51,18 +52,30 @@ func testTrimLog(t *testing.T, open Opener) {
 			t.Errorf("RecentEvents(%s) = %v, %v; want %v", ws, ids(got), err, want)
 		}
 	}
+	// An event the profile processor has not applied stays, whatever
+	// through says; trimming past the head removes the rest.
+	mustAppend(t, s, []store.Event{Event("a", "web", "m6")}, nil)
 	head, err := s.Head(ctx)
-	if err != nil || head != all[4].Seq {
-		t.Errorf("Head = %d, %v; want %d (trimming does not move it)", head, err, all[4].Seq)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Trimming past the head removes what there is, and positions go on.
-	if err := s.TrimLog(ctx, head+100); err != nil {
-		t.Fatalf("TrimLog past the head: %v", err)
+	if got, err := s.TrimLog(ctx, head+100); err != nil || got != head-1 {
+		t.Fatalf("TrimLog past the head = %d, %v; want %d (the profile cursor)", got, err, head-1)
+	}
+	if got := ids(readAll(t, s)); !equalStrings(got, []string{"m6"}) {
+		t.Fatalf("after trimming everything the log holds %v, want m6 (not yet applied to profiles)", got)
+	}
+	catchUp(t, s)
+	if _, err := s.TrimLog(ctx, head); err != nil {
+		t.Fatal(err)
 	}
 	if got := readAll(t, s); len(got) != 0 {
-		t.Fatalf("after trimming everything the log holds %v", ids(got))
+		t.Fatalf("the log holds %v, want nothing", ids(got))
 	}
-	next := []store.Event{Event("a", "web", "m6")}
+	if h, err := s.Head(ctx); err != nil || h != head {
+		t.Errorf("Head = %d, %v; want %d (trimming does not move it)", h, err, head)
+	}
+	next := []store.Event{Event("a", "web", "m7")}
 	mustAppend(t, s, next, nil)
 	if next[0].Seq != head+1 {
 		t.Errorf("the append after a trim got position %d, want %d (positions are not reused)", next[0].Seq, head+1)
@@ -110,8 +123,8 @@ func testRebuildFromArchive(t *testing.T, open Opener) {
 	if _, err := archive.Write(dir, all[:4]); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.TrimLog(ctx, all[3].Seq); err != nil {
-		t.Fatalf("TrimLog: %v", err)
+	if got, err := s.TrimLog(ctx, all[3].Seq); err != nil || got != all[3].Seq {
+		t.Fatalf("TrimLog = %d, %v; want %d", got, err, all[3].Seq)
 	}
 	// A profile's list of events loses the trimmed ones; nothing else
 	// changes.
