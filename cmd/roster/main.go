@@ -26,6 +26,10 @@ Usage:
   roster convert --from OLDDIR --to NEWDIR
                          copy a data directory of an earlier Roster (SQLite, roster.db)
                          into the current format (stop the server first)
+  roster import [flags] FILE...
+                         send archived events (Segment, RudderStack, roster export)
+                         to a running Roster, keeping their history
+  roster export [flags]  stream a workspace's events or account profiles as NDJSON
   roster bench [flags]   drive a running Roster with realistic traffic and measure it
   roster destinations    delivery counts, dead letters and re-drive, from a running Roster
   roster version         print the version
@@ -58,6 +62,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return convert(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
+	case "import":
+		return importCmd(ctx, args[1:], stdout, stderr)
+	case "export":
+		return exportCmd(ctx, args[1:], stdout, stderr)
 	case "destinations":
 		return destinations(ctx, args[1:], stdout, stderr)
 	case "version":

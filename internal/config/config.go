@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,8 @@ type Config struct {
 	PublicURL string  `yaml:"publicURL"`
 	Metrics   Metrics `yaml:"metrics"`
 	Console   Console `yaml:"console"`
+	// Retention bounds the event log (retention.go).
+	Retention Retention `yaml:"retention"`
 }
 
 // Metrics says who may read GET /metrics.
@@ -136,11 +139,18 @@ var DefaultLimits = Limits{MaxMessageBytes: 32 << 10, MaxBatchBytes: 500 << 10, 
 // Duration is a time.Duration written as "24h" in YAML.
 type Duration time.Duration
 
-// UnmarshalYAML parses a Go duration string.
+// UnmarshalYAML parses a Go duration string, or a number of days such as
+// 400d (retention periods are said in days).
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if days, ok := strings.CutSuffix(n.Value, "d"); ok {
+		if v, err := strconv.ParseFloat(days, 64); err == nil && v >= 0 && v < 1e5 {
+			*d = Duration(v * float64(24*time.Hour))
+			return nil
+		}
+	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration such as 24h: %w", n.Line, n.Value, err)
+		return fmt.Errorf("line %d: %q is not a duration such as 24h or 400d: %w", n.Line, n.Value, err)
 	}
 	*d = Duration(v)
 	return nil
@@ -203,6 +213,9 @@ func (c *Config) Workspace(id string) *Workspace {
 func (c *Config) Validate() error {
 	if time.Duration(c.DedupWindow) < 0 {
 		return errors.New("dedupWindow: must not be negative")
+	}
+	if err := c.Retention.validate(time.Duration(c.DedupWindow)); err != nil {
+		return err
 	}
 	if c.Limits.MaxMessageBytes > c.Limits.MaxBatchBytes {
 		return errors.New("limits.maxMessageBytes: must not exceed limits.maxBatchBytes")

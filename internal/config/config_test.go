@@ -92,3 +92,29 @@ func TestErrorsNameTheField(t *testing.T) {
 		})
 	}
 }
+
+func TestRetention(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c, err := Load(write("retention: {events: 400d, archive: /var/roster/archive}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(c.Retention.Events) != 400*24*time.Hour || c.Retention.Archive != "/var/roster/archive" {
+		t.Errorf("retention = %+v, want 400 days in /var/roster/archive", c.Retention)
+	}
+	if c, err := Load(write("dedupWindow: 24h\n")); err != nil || c.Retention.Events != 0 {
+		t.Errorf("without the setting: %+v, %v; want no retention", c.Retention, err)
+	}
+	for _, bad := range []string{"retention: {events: 2h}\n", "retention: {events: -1d}\n", "retention: {events: soon}\n", "dedupWindow: 240h\nretention: {events: 5d}\n"} {
+		if _, err := Load(write(bad)); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
+	}
+}

@@ -86,7 +86,7 @@ func New(opts Options) *Handler {
 // Register adds the tracking routes to mux.
 func (h *Handler) Register(mux routes.Mux) {
 	batch := cors(post(http.HandlerFunc(h.batch)))
-	for _, p := range []string{"/v1/batch", "/v1/import", "/v1/b", "/b"} {
+	for _, p := range []string{"/v1/batch", importPath, "/v1/b", "/b"} {
 		mux.Handle(p, batch)
 	}
 	mux.Handle("/v1/{call}", cors(post(http.HandlerFunc(h.single))))
@@ -127,6 +127,13 @@ func (h *Handler) single(w http.ResponseWriter, r *http.Request) {
 	writeOK(w, events[0].Seq == 0)
 }
 
+// importPath is Segment's endpoint for historical data. Here it keeps each
+// message's recorded receivedAt and corrected timestamp
+// (spec.Defaults.KeepRecorded), so that a replayed archive keeps its
+// history; the write key authenticates it as it does every call, and the
+// other endpoints ignore a receivedAt sent to them.
+const importPath = "/v1/import"
+
 // batch handles /v1/batch, /v1/import and analytics.js's /b and /v1/b.
 func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 	req, ok := h.begin(w, r, h.opts.Limits.MaxBatchBytes)
@@ -161,6 +168,9 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 		if !h.sourceFromBody(w, req, key, err) {
 			return
 		}
+	}
+	if b != nil && r.URL.Path == importPath {
+		b.Defaults.KeepRecorded = true
 	}
 	if err != nil {
 		q := quarantined(req.src, &spec.Message{}, req.receivedAt, err, req.buf.Bytes())

@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -179,6 +181,12 @@ metrics: {token: mt_api}
 		{"GET", "/v1/workspaces/default/quarantine", tok, ``, 200},
 		{"GET", "/v1/workspaces/default/processing", tok, ``, 200},
 		{"GET", "/v1/workspaces/default/processing", other, ``, 403},
+		{"GET", "/v1/workspaces/default/export/events?limit=2", tok, ``, 200},
+		{"GET", "/v1/workspaces/default/export/events?since=nope", tok, ``, 400},
+		{"GET", "/v1/workspaces/default/export/events", "", ``, 401},
+		{"GET", "/v1/workspaces/default/export/events", other, ``, 403},
+		{"GET", "/v1/workspaces/default/export/accounts?limit=1", tok, ``, 200},
+		{"GET", "/v1/workspaces/default/export/accounts?limit=0", tok, ``, 400},
 
 		{"GET", "/v1/workspaces/default/groups?q=acme&sort=-last_seen", tok, ``, 200},
 		{"GET", "/v1/workspaces/default/groups?sort=nope", tok, ``, 400},
@@ -217,6 +225,8 @@ metrics: {token: mt_api}
 	}
 
 	exercised := map[string]bool{}
+	openapi3filter.RegisterBodyDecoder("application/x-ndjson", decodeNDJSON)
+	defer openapi3filter.UnregisterBodyDecoder("application/x-ndjson")
 	opts := &openapi3filter.Options{IncludeResponseStatus: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
 	for _, ex := range examples {
 		name := ex.method + " " + ex.path
@@ -314,4 +324,22 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// decodeNDJSON reads an NDJSON answer (the export routes) as the string
+// its schema says, after checking that each line is a JSON object.
+func decodeNDJSON(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return nil, err
+	}
+	for i, line := range bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n")) {
+		var obj map[string]any
+		if len(line) > 0 {
+			if err := json.Unmarshal(line, &obj); err != nil {
+				return nil, fmt.Errorf("line %d is not a JSON object: %w", i+1, err)
+			}
+		}
+	}
+	return string(b), nil
 }

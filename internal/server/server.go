@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"roster/internal/api"
+	"roster/internal/archive"
 	"roster/internal/auth"
 	"roster/internal/config"
 	"roster/internal/console"
@@ -27,6 +28,7 @@ import (
 	"roster/internal/metrics"
 	"roster/internal/openapi"
 	"roster/internal/pipeline"
+	"roster/internal/retention"
 	"roster/internal/routes"
 	"roster/internal/store"
 	"roster/internal/store/pebble"
@@ -62,6 +64,9 @@ type Server struct {
 	http      config.HTTP
 	processor *pipeline.Processor
 	delivery  *destination.Manager
+	retainer  *retention.Retainer
+	holder    string
+	every     time.Duration
 	log       *slog.Logger
 	metrics   http.Handler
 	routes    *routes.Recorder
@@ -125,6 +130,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	ingest.New(ingestOpts).Register(routed)
 	api.New(st, reg).WithProfileSettings(profileSettings(cfg)).Register(routed)
+	api.NewExport(st, st, reg).Register(routed)
 	api.NewDestinations(delivery, reg).Register(routed)
 	routed.Handle("GET /openapi.json", openapi.Handler())
 	if tap != nil {
@@ -155,8 +161,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		routed.Handle("GET /metrics", metricsHandler)
 	}
 	handler := observeRequests(mux, m, newFailureLog(opts.Logger), limitConcurrency(cfg.HTTP.MaxConcurrentRequests, mux))
+	every := time.Duration(cfg.Retention.Every)
+	if every <= 0 {
+		every = config.DefaultRetentionEvery
+	}
 	return &Server{store: st, handler: handler, http: cfg.HTTP,
-		processor: processor, delivery: delivery, log: opts.Logger, metrics: metricsHandler, routes: routed}, nil
+		processor: processor, delivery: delivery, retainer: retainer(st, delivery, opts, cfg), holder: holder, every: every,
+		log: opts.Logger, metrics: metricsHandler, routes: routed}, nil
 }
 
 // nodeName tells this process from the other nodes on the same database.
@@ -176,7 +187,8 @@ func openStore(ctx context.Context, opts Options, cfg *config.Config) (store.Sto
 	return nil, errors.New("--database-url: must be a postgres:// or postgresql:// URL; leave it empty to use the embedded store")
 }
 
-// Rebuild throws away all profile state and applies the whole log again,
+// Rebuild throws away all profile state and applies the archives that
+// retention wrote and then the whole log again,
 // which must give the state that incremental processing gave. The server
 // must not be running on the same data (the store refuses a second user).
 // progress, if not nil, is called after each batch with the events applied
@@ -201,7 +213,14 @@ func Rebuild(ctx context.Context, opts Options, progress func(applied, total int
 	if err != nil {
 		return 0, err
 	}
-	p := pipeline.NewProcessor(st, st, opts.Logger)
+	// Events that retention trimmed are in its archive files, read first.
+	log, err := archive.NewLog(archiveDir(opts, cfg), st)
+	if err != nil {
+		return 0, err
+	}
+	defer log.Close()
+	head = max(head, log.Archived())
+	p := pipeline.NewProcessor(log, st, opts.Logger)
 	if progress != nil {
 		p.Progress = func(read int) { progress(read, int(head)) }
 	}
@@ -247,6 +266,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		var wg sync.WaitGroup
 		wg.Go(func() { s.processor.Run(pctx) })
 		wg.Go(func() { s.delivery.Run(pctx) })
+		if s.retainer != nil {
+			lease := store.NewKeeper(s.store, "retention", s.holder, 15*time.Second)
+			wg.Go(func() { runRetention(pctx, s.retainer, lease, s.every, s.log) })
+		}
 		wg.Wait()
 	}()
 	stop := func() {

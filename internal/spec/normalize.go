@@ -32,6 +32,10 @@ type Defaults struct {
 	hasContext   bool
 	hasInteg     bool
 	sentAt       jsontext.Value
+	// KeepRecorded makes Normalize keep a message's recorded receivedAt and
+	// already-corrected timestamp (see keepRecorded). Ingestion sets it on
+	// /v1/import only, the endpoint for history.
+	KeepRecorded bool
 }
 
 // Normalizer decodes and normalizes calls. It reuses its decoder, so a
@@ -130,7 +134,7 @@ func jsonError(field string, err error) *Error {
 type fields struct {
 	typ, messageID, userID, anonymousID, groupID, previousID, event, name jsontext.Value
 	traits, properties, context, integrations                             jsontext.Value
-	timestamp, originalTimestamp, sentAt, writeKey                        jsontext.Value
+	timestamp, originalTimestamp, sentAt, writeKey, receivedAt            jsontext.Value
 }
 
 func (f *fields) set(m member) {
@@ -167,6 +171,8 @@ func (f *fields) set(m member) {
 		f.sentAt = m.value
 	case "writeKey":
 		f.writeKey = m.value
+	case "receivedAt":
+		f.receivedAt = m.value
 	}
 }
 
@@ -259,6 +265,12 @@ func (n *Normalizer) Normalize(raw []byte, pathType string, d *Defaults, receive
 	if absent(sentAt) {
 		sentAt = d.sentAt
 	}
+	var corrected time.Time
+	if d.KeepRecorded {
+		if clientTS, corrected, err = keepRecorded(msg, &f); err != nil {
+			return msg, err
+		}
+	}
 	orig, hasOrig, err := timeField("timestamp", clientTS)
 	if err != nil {
 		return msg, err
@@ -267,8 +279,14 @@ func (n *Normalizer) Normalize(raw []byte, pathType string, d *Defaults, receive
 	if err != nil {
 		return msg, err
 	}
+	// A recorded timestamp (KeepRecorded) was corrected when first
+	// received; it is held to the same bounds.
 	var timeWarning string
-	msg.Timestamp, timeWarning = eventTime(msg.ReceivedAt, orig, hasOrig, sent, hasSent)
+	if !corrected.IsZero() {
+		msg.Timestamp, timeWarning = eventTime(msg.ReceivedAt, corrected, true, time.Time{}, false)
+	} else {
+		msg.Timestamp, timeWarning = eventTime(msg.ReceivedAt, orig, hasOrig, sent, hasSent)
+	}
 	if timeWarning != "" {
 		msg.Warnings = append(msg.Warnings, timeWarning)
 	}
@@ -287,6 +305,43 @@ func (n *Normalizer) Normalize(raw []byte, pathType string, d *Defaults, receive
 	}
 	msg.JSON = out
 	return msg, nil
+}
+
+// keepRecorded applies the times of a message replayed from an archive
+// (a Segment or RudderStack archive, a Roster export): its recorded
+// receivedAt replaces server time, unless it is later than server time (a
+// clock cannot have received it in the future). A message that carries
+// its receivedAt and a timestamp was corrected when first received: that
+// timestamp is kept as it is, and originalTimestamp only if it has one.
+// Otherwise (a RudderStack payload sends originalTimestamp and sentAt) the
+// client's time is corrected against the recorded receivedAt as usual. It
+// returns the client's own timestamp and, when kept, the corrected one.
+// Dedup is not affected: stores count the window from their own clock.
+func keepRecorded(msg *Message, f *fields) (clientTS jsontext.Value, corrected time.Time, err error) {
+	clientTS = f.timestamp
+	if absent(clientTS) {
+		clientTS = f.originalTimestamp
+	}
+	received, ok, err := timeField("receivedAt", f.receivedAt)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if !ok {
+		return clientTS, time.Time{}, nil
+	}
+	if !received.After(msg.ReceivedAt) {
+		msg.ReceivedAt = Millis(received)
+	}
+	if absent(f.timestamp) {
+		return clientTS, time.Time{}, nil
+	}
+	if corrected, _, err = timeField("timestamp", f.timestamp); err != nil {
+		return nil, time.Time{}, err
+	}
+	if absent(f.originalTimestamp) {
+		return nil, corrected, nil
+	}
+	return f.originalTimestamp, corrected, nil
 }
 
 // validate applies the per-type required fields.

@@ -94,6 +94,20 @@ type Log interface {
 	Head(ctx context.Context) (int64, error)
 }
 
+// Trimmer removes the start of the log, for retention: the events are
+// archived first (internal/archive) and profiles keep what they learned.
+type Trimmer interface {
+	// TrimLog removes the events with Seq <= through (at most Head) from
+	// the log and its indexes: Read, RecentEvents and ProfileEvents no
+	// longer return them. Positions are not reused: Head stays, and
+	// later appends continue after it, across a restart too. Nothing
+	// after the profile cursor as written is removed, so that a crash
+	// never needs a trimmed event (a backend that holds applied profiles
+	// in memory writes them first). It returns the position it trimmed
+	// through, which may be short of through.
+	TrimLog(ctx context.Context, through int64) (int64, error)
+}
+
 // Credentials keeps the sources and access tokens created at run time
 // (those in the config file live there).
 type Credentials interface {
@@ -106,6 +120,7 @@ type Credentials interface {
 // Store is a complete backend.
 type Store interface {
 	Log
+	Trimmer
 	Credentials
 	Profiles
 	Outbox

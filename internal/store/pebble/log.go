@@ -47,6 +47,11 @@ func (a *appender) load(ctx context.Context, s *Store) error {
 	if err := it.Close(); err != nil {
 		return fmt.Errorf("pebble: find the last event: %w", err)
 	}
+	trimmed, err := s.trimmed()
+	if err != nil {
+		return err
+	}
+	a.seq = max(a.seq, trimmed) // positions are not reused after a trim
 	v, closer, err := s.db.Get(quarantineCounterKey)
 	switch {
 	case err == nil:
@@ -145,7 +150,6 @@ func (s *Store) apply(b *pebble.Batch, events []store.Event, keys []store.DedupK
 	for i := range events {
 		events[i].Seq = 0 // a duplicate, unless stored below
 		if !fresh[i] {
-			events[i].Seq = 0
 			continue
 		}
 		seq++

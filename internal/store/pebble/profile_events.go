@@ -92,6 +92,9 @@ func (s *Store) ProfileEvents(ctx context.Context, workspace, collection, key st
 	events := make([]store.Event, 0, len(found))
 	for _, p := range found {
 		e, err := s.eventAt(p.Seq)
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue // trimmed by retention (TrimLog)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("pebble: events of %s/%q: %w", collection, key, err)
 		}

@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 	RunLog(t, open)
 	RunProfiles(t, open)
 	RunOutbox(t, open)
+	RunTrim(t, open)
 }
 
 // RunLog runs the log's part of the suite: appends, reads, dedup, the
