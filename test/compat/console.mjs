@@ -45,11 +45,15 @@ async function sendTrack(event) {
 // The account, its members and a trait change, from the real SDK.
 const analytics = new Analytics({ writeKey, host: url, flushAt: 1, maxRetries: 0 })
 const t0 = Date.now()
-analytics.group({ userId: `${run}-ann`, groupId, traits: { name: 'Acme Node', plan: 'trial', note: hostile }, timestamp: new Date(t0 - 60000) })
+// The second call leaves only once the first is stored: with flushAt 1 the
+// two would race, and the history would show the change only in that order.
+await new Promise((resolve, reject) => analytics.group(
+  { userId: `${run}-ann`, groupId, traits: { name: 'Acme Node', plan: 'trial', note: hostile }, timestamp: new Date(t0 - 60000) },
+  (err) => (err ? reject(err) : resolve())))
 analytics.group({ userId: `${run}-bob`, groupId, traits: { plan: 'enterprise', website: 'https://acme.example' }, timestamp: new Date(t0) })
 await analytics.closeAndFlush({ timeout: 30000 })
 await processed()
-// The embedded store shows a batch's memberships a moment after its cursor.
+// Both members, before the pages are read.
 for (let i = 0; i < 400; i++) {
   const r = await fetch(`${url}/v1/workspaces/default/groups/${groupId}/members`, { headers: { Authorization: `Bearer ${token}` } })
   if (r.status === 200 && (await r.json()).data.length === 2) break
