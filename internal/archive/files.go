@@ -118,8 +118,8 @@ type Reader struct {
 	sc *bufio.Scanner
 }
 
-// maxLine bounds a line: a message is at most 32 KB as Segment's limit,
-// and a batch file line may be a whole batch of 500 KB; room is left.
+// maxLine bounds a line: a batch file's line may be a whole batch at the
+// ingestion body limit, with room to spare.
 const maxLine = 16 << 20
 
 // Open opens an archive file.

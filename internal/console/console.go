@@ -152,7 +152,7 @@ func (h *Handler) page(next func(http.ResponseWriter, *http.Request, *session)) 
 }
 
 // maxFormBytes bounds a console form: a replayed batch is at most the
-// ingestion limit, 500 KB, plus the form's own fields.
+// ingestion body limit, plus the form's own fields.
 const maxFormBytes = 1 << 20
 
 // layout is what every page's template gets besides its own data.

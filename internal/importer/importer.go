@@ -28,9 +28,8 @@ type Config struct {
 	Stdin  io.Reader
 	// Concurrency is how many requests are in flight (default 4).
 	Concurrency int
-	// BatchSize is the most messages per request (default 500) and
-	// BatchBytes the most bytes (default 450 KB, under Roster's and
-	// Segment's 500 KB).
+	// BatchSize is the most messages per request and BatchBytes the most
+	// bytes; the defaults stay under Roster's and Segment's body limit.
 	BatchSize  int
 	BatchBytes int
 	// StatePath, when set, is where progress is saved for Resume.

@@ -13,7 +13,7 @@ import (
 const maxBatch = 2000
 
 // maxBatchBytes keeps a merged request under the smallest body limit of
-// those endpoints (/track's 1 MB; /import takes 10 MB).
+// those endpoints, /track's.
 const maxBatchBytes = 1 << 20
 
 // MaxBatch implements destination.BatchConverter.
