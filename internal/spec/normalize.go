@@ -307,43 +307,6 @@ func (n *Normalizer) Normalize(raw []byte, pathType string, d *Defaults, receive
 	return msg, nil
 }
 
-// keepRecorded applies the times of a message replayed from an archive
-// (a Segment or RudderStack archive, a Roster export): its recorded
-// receivedAt replaces server time, unless it is later than server time (a
-// clock cannot have received it in the future). A message that carries
-// its receivedAt and a timestamp was corrected when first received: that
-// timestamp is kept as it is, and originalTimestamp only if it has one.
-// Otherwise (a RudderStack payload sends originalTimestamp and sentAt) the
-// client's time is corrected against the recorded receivedAt as usual. It
-// returns the client's own timestamp and, when kept, the corrected one.
-// Dedup is not affected: stores count the window from their own clock.
-func keepRecorded(msg *Message, f *fields) (clientTS jsontext.Value, corrected time.Time, err error) {
-	clientTS = f.timestamp
-	if absent(clientTS) {
-		clientTS = f.originalTimestamp
-	}
-	received, ok, err := timeField("receivedAt", f.receivedAt)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	if !ok {
-		return clientTS, time.Time{}, nil
-	}
-	if !received.After(msg.ReceivedAt) {
-		msg.ReceivedAt = Millis(received)
-	}
-	if absent(f.timestamp) {
-		return clientTS, time.Time{}, nil
-	}
-	if corrected, _, err = timeField("timestamp", f.timestamp); err != nil {
-		return nil, time.Time{}, err
-	}
-	if absent(f.originalTimestamp) {
-		return nil, corrected, nil
-	}
-	return f.originalTimestamp, corrected, nil
-}
-
 // validate applies the per-type required fields.
 func validate(msg *Message, f *fields) error {
 	if msg.UserID == "" && msg.AnonymousID == "" {
